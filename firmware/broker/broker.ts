@@ -1,0 +1,225 @@
+import { BrokerConfig } from "../config";
+import {
+  CLIENT_TO_SERVER, CONNECT, DISCONNECT, ERR_CONNECT_TIMEOUT, ERR_KEEPALIVE, ERR_MALFORMED, ERR_NONE,
+  ERR_PROTOCOL, ERR_SHUTDOWN, ERR_SOCKET, ERROR_NAMES, PINGREQ, PUBACK, PUBCOMP, PUBLISH, PUBREC, PUBREL,
+  REQUIRED_FLAGS, SUBSCRIBE, UNSUBSCRIBE,
+} from "../codec/constants";
+import { PacketReader } from "../codec/reader";
+import { Bytes, Platform, Transport } from "../platform";
+import { BoardProfile } from "../profile";
+import { RetainStore } from "../retain/store";
+import { Session } from "../session/session";
+import { SessionRegistry } from "../session/registry";
+import { TopicTable } from "../topics/table";
+import { AWAIT_CONNECT, CLOSED, CONNECTED, Connection, PacketHandler } from "./connection";
+import { publishWill } from "./deliver";
+import { handlePuback, handlePubcomp, handlePubrec, handlePubrel } from "./handle_acks";
+import { handleConnect } from "./handle_connect";
+import { handleDisconnect } from "./handle_disconnect";
+import { handlePingreq } from "./handle_pingreq";
+import { handlePublish } from "./handle_publish";
+import { handleSubscribe } from "./handle_subscribe";
+import { handleUnsubscribe } from "./handle_unsubscribe";
+
+/** Counters, as mosquitto's $SYS tree names them. */
+export class BrokerStats {
+  messagesReceived = 0;
+  messagesSent = 0;
+  publishReceived = 0;
+  publishSent = 0;
+  publishDropped = 0;
+  bytesReceived = 0;
+  bytesSent = 0;
+  connectionsRefused = 0;
+}
+
+/** Initial size of a connection's gathering buffer and of the shared send buffer. */
+const SMALL_BUFFER = 256;
+
+/**
+ * The broker core: connections in, packets dispatched to one handler per
+ * packet type, bytes out through the transport. Single-threaded and
+ * re-entrancy-free: every call runs to completion.
+ */
+export class Broker implements PacketHandler {
+  config: BrokerConfig;
+  profile: BoardProfile;
+  platform: Platform;
+  transport: Transport;
+  topics: TopicTable<Session>;
+  retained: RetainStore;
+  sessions: SessionRegistry;
+  stats = new BrokerStats();
+  startedAt: number;
+  /** Live connections by id ("c" + id) and as a dense list for ticks. */
+  private connsById: { [key: string]: Connection } = {};
+  conns: Connection[] = [];
+  /** Connections past CONNECT. */
+  clientCount = 0;
+  private nextConnId = 1;
+  /** The shared send buffer: every outgoing packet is built here, then copied out by the transport. */
+  tx: Bytes;
+  /** Scratch list for matched subscribers: reused for every publish. */
+  targets: Session[] = [];
+
+  constructor(config: BrokerConfig, platform: Platform, transport: Transport) {
+    this.config = config;
+    this.profile = config.profile;
+    this.platform = platform;
+    this.transport = transport;
+    this.topics = new TopicTable<Session>(config.profile.maxSubscriptions);
+    this.retained = new RetainStore(config.profile.maxRetained, config.profile.maxRetainedBytes);
+    this.sessions = new SessionRegistry(config.profile.maxSessions);
+    this.tx = platform.alloc.bytes(this.initialBufferSize());
+    this.startedAt = platform.now();
+  }
+
+  private initialBufferSize(): number {
+    let max = this.profile.maxPacketSize + 8;
+    return max < SMALL_BUFFER * 4 ? max : SMALL_BUFFER * 4;
+  }
+
+  /** The send buffer, grown when a packet needs more (never past the packet limit). */
+  txFor(size: number): Bytes {
+    if (this.tx.length < size) {
+      let n = this.tx.length;
+      while (n < size) n = n * 2;
+      this.tx = this.platform.alloc.bytes(n);
+    }
+    return this.tx;
+  }
+
+  // ---- what adapters call ----
+
+  /** A new network connection; returns the id the transport will be called with. */
+  accept(remote: string): number {
+    let id = this.nextConnId;
+    this.nextConnId = id >= 16000000 ? 1 : id + 1;
+    let initial = this.profile.maxPacketSize < SMALL_BUFFER ? this.profile.maxPacketSize : SMALL_BUFFER;
+    let reader = new PacketReader(this.platform.alloc, this.profile.maxPacketSize, initial);
+    let conn = new Connection(id, remote, reader, this, this.platform.now());
+    this.connsById["c" + id] = conn;
+    this.conns.push(conn);
+    return id;
+  }
+
+  /** Bytes received on a connection. */
+  data(id: number, buf: Bytes, off: number, len: number): void {
+    let conn = this.connsById["c" + id];
+    if (conn === undefined) return;
+    this.stats.bytesReceived += len;
+    let err = conn.reader.feed(buf, off, len, conn);
+    if (err !== ERR_NONE && conn.state !== CLOSED) this.disconnect(conn, err);
+  }
+
+  /** The network connection is gone (peer closed, reset, or our close completed). */
+  closed(id: number): void {
+    let conn = this.connsById["c" + id];
+    if (conn === undefined) return;
+    this.disconnect(conn, ERR_SOCKET);
+  }
+
+  /** Call every profile.tickMs: keepalive [MQTT-3.1.2-24] and CONNECT timeouts. */
+  tick(): void {
+    let now = this.platform.now();
+    let list = this.conns;
+    for (let i = list.length - 1; i >= 0; i--) {
+      let c = list[i];
+      if (c === undefined) continue;
+      if (c.state === AWAIT_CONNECT) {
+        if (now - c.openedAt >= this.profile.connectTimeoutMs) this.disconnect(c, ERR_CONNECT_TIMEOUT);
+      } else if (c.state === CONNECTED && c.keepaliveMs > 0) {
+        // one and a half keepalive periods without a packet [MQTT-3.1.2-24]
+        if (now - c.lastReceived > c.keepaliveMs * 1.5) this.disconnect(c, ERR_KEEPALIVE);
+      }
+    }
+  }
+
+  /** Close every connection (wills are not published for a shutdown, as mosquitto). */
+  stop(): void {
+    let list = this.conns.slice(0);
+    for (let i = 0; i < list.length; i++) {
+      list[i].will = undefined;
+      this.disconnect(list[i], ERR_SHUTDOWN);
+    }
+  }
+
+  connection(id: number): Connection | undefined {
+    return this.connsById["c" + id];
+  }
+
+  // ---- packet dispatch ----
+
+  dispatch(conn: Connection, first: number, buf: Bytes, off: number, len: number): number {
+    if (conn.state === CLOSED) return ERR_PROTOCOL;
+    let type = Math.floor(first / 16);
+    let flags = first % 16;
+    this.stats.messagesReceived++;
+    conn.lastReceived = this.platform.now();
+    if (conn.state === AWAIT_CONNECT) {
+      // the first packet must be CONNECT [MQTT-3.1.0-1]
+      if (type !== CONNECT) return ERR_PROTOCOL;
+      return handleConnect(this, conn, flags, buf, off, len);
+    }
+    // a second CONNECT is a protocol violation [MQTT-3.1.0-2]
+    if (type === CONNECT) return ERR_PROTOCOL;
+    if (!CLIENT_TO_SERVER[type]) return ERR_PROTOCOL;
+    let required = REQUIRED_FLAGS[type];
+    // reserved flag bits must be as the spec says [MQTT-2.2.2-1], [MQTT-2.2.2-2]
+    if (required !== -1 && flags !== required) return ERR_MALFORMED;
+    if (type === PUBLISH) return handlePublish(this, conn, flags, buf, off, len);
+    if (type === PUBACK) return handlePuback(this, conn, buf, off, len);
+    if (type === PUBREC) return handlePubrec(this, conn, buf, off, len);
+    if (type === PUBREL) return handlePubrel(this, conn, buf, off, len);
+    if (type === PUBCOMP) return handlePubcomp(this, conn, buf, off, len);
+    if (type === SUBSCRIBE) return handleSubscribe(this, conn, buf, off, len);
+    if (type === UNSUBSCRIBE) return handleUnsubscribe(this, conn, buf, off, len);
+    if (type === PINGREQ) return handlePingreq(this, conn, len);
+    if (type === DISCONNECT) return handleDisconnect(this, conn, len);
+    return ERR_PROTOCOL;
+  }
+
+  // ---- sending ----
+
+  /** Send tx[0, len) to a connection. */
+  send(connId: number, len: number): boolean {
+    this.stats.messagesSent++;
+    this.stats.bytesSent += len;
+    return this.transport.send(connId, this.tx, 0, len);
+  }
+
+  // ---- closing ----
+
+  /**
+   * End a connection. Anything but a DISCONNECT packet (reason ERR_NONE)
+   * publishes the will [MQTT-3.1.2-8]; a clean session ends with it, a
+   * persistent one goes offline and keeps its state [MQTT-3.1.2-4].
+   */
+  disconnect(conn: Connection, reason: number): void {
+    if (conn.state === CLOSED) return;
+    let wasConnected = conn.state === CONNECTED;
+    conn.state = CLOSED;
+    delete this.connsById["c" + conn.id];
+    let list = this.conns;
+    for (let i = 0; i < list.length; i++) {
+      if (list[i] === conn) {
+        list.splice(i, 1);
+        break;
+      }
+    }
+    if (wasConnected) {
+      this.clientCount--;
+      if (reason !== ERR_NONE && conn.will !== undefined) publishWill(this, conn);
+      conn.will = undefined;
+      let session = conn.session;
+      conn.session = undefined;
+      if (session !== undefined && session.connId === conn.id) this.sessions.detach(this, session);
+      this.log("disconnect " + conn.clientId + (reason !== ERR_NONE ? " (" + ERROR_NAMES[reason] + ")" : ""));
+    }
+    this.transport.close(conn.id);
+  }
+
+  log(line: string): void {
+    this.platform.log(line);
+  }
+}

@@ -1,0 +1,153 @@
+import { aclAllowsTopic } from "../auth/acl";
+import { ACCESS_READ, ACCESS_WRITE } from "../auth/types";
+import { PUBREL } from "../codec/constants";
+import { encodeAck, encodePublish, publishSize } from "../codec/encode";
+import { Bytes } from "../platform";
+import {
+  AWAIT_PUBACK, AWAIT_PUBCOMP, AWAIT_PUBREC, InFlight, Queued, Session,
+} from "../session/session";
+import { bytesToString } from "../topics/validate";
+import type { Broker } from "./broker";
+import type { Connection } from "./connection";
+import { StoredMessage, storeMessage } from "./message";
+
+/**
+ * Route one application message to every matching subscription
+ * [MQTT-3.3.5-1]: once per subscriber, at min(publish QoS, granted QoS),
+ * retain flag cleared [MQTT-3.3.1-9]. The QoS 0 copy is encoded once and the
+ * same bytes go to every receiver; a QoS 1/2 message is stored once and shared
+ * by every session that queues it. `stored` is passed when the message is
+ * already kept (a will); otherwise it is copied from `src` only if some
+ * receiver needs it beyond this call.
+ */
+export function routePublish(
+  b: Broker, src: Bytes, topicOff: number, topicLen: number, payloadOff: number, payloadLen: number,
+  qos: number, stored: StoredMessage | undefined,
+): void {
+  let targets = b.targets;
+  let n = b.topics.match(src, topicOff, topicLen, targets);
+  if (n === 0) return;
+  b.stats.publishReceived++;
+  let zeroLen = -1;
+  for (let i = 0; i < n; i++) {
+    let s = targets[i];
+    let q = s.matchQos < qos ? s.matchQos : qos;
+    if (s.acl !== undefined && !aclAllowsTopic(s.acl, src, topicOff, topicLen, ACCESS_READ)) continue;
+    if (q === 0) {
+      // QoS 0 goes to connected clients only; an offline session does not queue it
+      if (s.connId < 0) continue;
+      if (b.transport.queued(s.connId) > b.profile.maxSendQueueBytes) {
+        b.stats.publishDropped++;
+        continue;
+      }
+      if (zeroLen < 0) {
+        zeroLen = encodePublish(
+          b.txFor(publishSize(topicLen, payloadLen, 0)), 0, 0, false, false, 0,
+          src, topicOff, topicLen, src, payloadOff, payloadLen,
+        );
+      }
+      b.stats.publishSent++;
+      b.send(s.connId, zeroLen);
+    } else {
+      if (stored === undefined) stored = storeMessage(b.platform.alloc, src, topicOff, topicLen, payloadOff, payloadLen, qos, false);
+      // sending a stored message reuses the send buffer: the QoS 0 copy must be re-encoded after
+      zeroLen = -1;
+      deliverStored(b, s, stored, q, false);
+    }
+  }
+  // let go of the sessions: the scratch list must not keep them alive
+  for (let k = 0; k < n; k++) targets[k] = undefined as unknown as Session;
+}
+
+/** Hand a QoS 1/2 message to one session: send now if its window allows, else queue, else drop. */
+export function deliverStored(b: Broker, s: Session, msg: StoredMessage, qos: number, retain: boolean): void {
+  if (s.connId >= 0 && s.queue.length === 0 && s.inflight.length < b.profile.maxInflight) {
+    sendNew(b, s, msg, qos, retain);
+  } else if (s.queue.length < b.profile.maxQueued) {
+    s.queue.push(new Queued(msg, qos, retain));
+  } else {
+    s.dropped++;
+    b.stats.publishDropped++;
+  }
+}
+
+/** Deliver a message to one session at `qos` (retained delivery on subscribe, QoS 0 included). */
+export function deliverOne(b: Broker, s: Session, msg: StoredMessage, qos: number, retain: boolean): void {
+  if (s.acl !== undefined && !aclAllowsTopic(s.acl, msg.data, 0, msg.topicLen, ACCESS_READ)) return;
+  if (qos > 0) {
+    deliverStored(b, s, msg, qos, retain);
+    return;
+  }
+  if (s.connId < 0) return;
+  let len = encodeStored(b, msg, 0, retain, false, 0);
+  b.stats.publishSent++;
+  b.send(s.connId, len);
+}
+
+function encodeStored(b: Broker, msg: StoredMessage, qos: number, retain: boolean, dup: boolean, packetId: number): number {
+  let out = b.txFor(publishSize(msg.topicLen, msg.payloadLen, qos));
+  return encodePublish(out, 0, qos, retain, dup, packetId, msg.data, 0, msg.topicLen, msg.data, msg.topicLen, msg.payloadLen);
+}
+
+function sendNew(b: Broker, s: Session, msg: StoredMessage, qos: number, retain: boolean): void {
+  let id = s.allocPacketId();
+  let f = new InFlight(msg, id, qos, retain, qos === 1 ? AWAIT_PUBACK : AWAIT_PUBREC);
+  s.inflight.push(f);
+  let len = encodeStored(b, msg, qos, retain, false, id);
+  b.stats.publishSent++;
+  b.send(s.connId, len);
+}
+
+/** Move queued messages into the in-flight window while it has room. */
+export function pump(b: Broker, s: Session): void {
+  while (s.connId >= 0 && s.queue.length > 0 && s.inflight.length < b.profile.maxInflight) {
+    let q = s.queue.shift() as Queued;
+    sendNew(b, s, q.msg, q.qos, q.retain);
+  }
+}
+
+/**
+ * A client came back to its session: resend unacknowledged PUBLISH with DUP
+ * set and PUBREL for those already received [MQTT-4.4.0-1], then the queue.
+ */
+export function resume(b: Broker, s: Session): void {
+  let list = s.inflight;
+  for (let i = 0; i < list.length; i++) {
+    let f = list[i];
+    let len: number;
+    if (f.state === AWAIT_PUBCOMP) {
+      len = encodeAck(b.tx, 0, PUBREL, 2, f.packetId);
+    } else {
+      len = encodeStored(b, f.msg, f.qos, f.retain, true, f.packetId);
+      b.stats.publishSent++;
+    }
+    b.send(s.connId, len);
+  }
+  pump(b, s);
+}
+
+/** Publish a connection's will [MQTT-3.1.2-8], if its ACL lets it write there. */
+export function publishWill(b: Broker, conn: Connection): void {
+  let will = conn.will as StoredMessage;
+  conn.will = undefined;
+  if (conn.acl !== undefined && !aclAllowsTopic(conn.acl, will.data, 0, will.topicLen, ACCESS_WRITE)) return;
+  if (will.retain) retainMessage(b, will.data, 0, will.topicLen, will.topicLen, will.payloadLen, will.qos, will);
+  routePublish(b, will.data, 0, will.topicLen, will.topicLen, will.payloadLen, will.qos, will.qos > 0 ? will : undefined);
+}
+
+/**
+ * Keep (or clear, on an empty payload [MQTT-3.3.1-10]) the retained message
+ * for a topic [MQTT-3.3.1-5]. Returns false when the store is full.
+ */
+export function retainMessage(
+  b: Broker, src: Bytes, topicOff: number, topicLen: number, payloadOff: number, payloadLen: number,
+  qos: number, stored: StoredMessage | undefined,
+): boolean {
+  let topic = bytesToString(src, topicOff, topicLen);
+  if (payloadLen === 0) {
+    b.retained.remove(topic);
+    return true;
+  }
+  let msg = stored !== undefined ? stored : storeMessage(b.platform.alloc, src, topicOff, topicLen, payloadOff, payloadLen, qos, true);
+  return b.retained.set(topic, msg);
+}

@@ -1,0 +1,96 @@
+import { aclAllowsSubscribe } from "../auth/acl";
+import { ERR_MALFORMED, ERR_NONE, ERR_PROTOCOL, SUBACK_FAILURE } from "../codec/constants";
+import { encodeSuback } from "../codec/encode";
+import { validUtf8 } from "../codec/utf8";
+import { Bytes } from "../platform";
+import { Session } from "../session/session";
+import { ADD_FULL, ADD_NEW } from "../topics/table";
+import { filterMatchesBytes } from "../topics/match";
+import { bytesToString, countLevels, validTopicFilter } from "../topics/validate";
+import type { Broker } from "./broker";
+import type { Connection } from "./connection";
+import { deliverOne } from "./deliver";
+
+/** Scratch lists for one SUBSCRIBE: return codes and the filters granted. */
+const codes: number[] = [];
+const granted: string[] = [];
+
+/**
+ * SUBSCRIBE [MQTT-3.8]. The whole packet is checked before anything changes,
+ * so a malformed one closes the connection with no half-applied
+ * subscriptions. A filter the broker will not take (ACL, limits, memory) gets
+ * 0x80 in the SUBACK and the others go on [MQTT-3.9.3].
+ */
+export function handleSubscribe(b: Broker, conn: Connection, buf: Bytes, off: number, len: number): number {
+  if (len < 2) return ERR_MALFORMED;
+  let packetId = buf[off] * 256 + buf[off + 1];
+  if (packetId === 0) return ERR_MALFORMED; // [MQTT-2.3.1-1]
+  let end = off + len;
+  let p = off + 2;
+  // at least one filter [MQTT-3.8.3-3]
+  if (p === end) return ERR_PROTOCOL;
+  let count = 0;
+  while (p < end) {
+    if (p + 2 > end) return ERR_MALFORMED;
+    let flen = buf[p] * 256 + buf[p + 1];
+    let fOff = p + 2;
+    if (fOff + flen + 1 > end) return ERR_MALFORMED;
+    if (!validUtf8(buf, fOff, flen)) return ERR_MALFORMED; // [MQTT-3.8.3-1]
+    if (!validTopicFilter(buf, fOff, flen)) return ERR_MALFORMED; // [MQTT-4.7.1-1], [MQTT-4.7.3-1]
+    let requested = buf[fOff + flen];
+    if (requested > 2) return ERR_MALFORMED; // reserved bits and QoS 3 [MQTT-3-8.3-4]
+    p = fOff + flen + 1;
+    count++;
+  }
+
+  let session = conn.session as Session;
+  let profile = b.profile;
+  p = off + 2;
+  for (let i = 0; i < count; i++) {
+    let flen2 = buf[p] * 256 + buf[p + 1];
+    let f2 = p + 2;
+    let qos = buf[f2 + flen2];
+    p = f2 + flen2 + 1;
+    let filter = bytesToString(buf, f2, flen2);
+    granted[i] = filter;
+    codes[i] = subscribeOne(b, session, buf, f2, flen2, filter, qos);
+    if (codes[i] !== SUBACK_FAILURE) b.log("subscribe " + conn.clientId + " " + filter + " qos " + codes[i]);
+  }
+  b.send(conn.id, encodeSuback(b.txFor(5 + count), 0, packetId, codes, count));
+
+  // retained messages follow the SUBACK, retain flag set [MQTT-3.3.1-6], [MQTT-3.3.1-8]
+  let retained = b.retained.list;
+  if (retained.length > 0) {
+    for (let k = 0; k < count; k++) {
+      if (codes[k] === SUBACK_FAILURE) continue;
+      for (let r = 0; r < retained.length; r++) {
+        let msg = retained[r];
+        if (!filterMatchesBytes(granted[k], msg.data, 0, msg.topicLen)) continue;
+        deliverOne(b, session, msg, msg.qos < codes[k] ? msg.qos : codes[k], true);
+      }
+    }
+  }
+  for (let j = 0; j < count; j++) granted[j] = "";
+  return ERR_NONE;
+}
+
+function subscribeOne(b: Broker, session: Session, buf: Bytes, off: number, len: number, filter: string, qos: number): number {
+  let profile = b.profile;
+  if (len > profile.maxTopicLength || countLevels(buf, off, len) > profile.maxTopicLevels) return SUBACK_FAILURE;
+  if (session.acl !== undefined && !aclAllowsSubscribe(session.acl, filter)) return SUBACK_FAILURE;
+  let existing = session.findFilter(filter);
+  if (existing < 0) {
+    if (session.filters.length >= profile.maxSubscriptionsPerClient) return SUBACK_FAILURE;
+    if (b.platform.lowMemory !== undefined && b.platform.lowMemory()) return SUBACK_FAILURE;
+  }
+  let added = b.topics.add(filter, session, qos);
+  if (added === ADD_FULL) return SUBACK_FAILURE;
+  if (added === ADD_NEW) {
+    session.filters.push(filter);
+    session.filterQos.push(qos);
+  } else {
+    // the same filter again replaces the old subscription [MQTT-3.8.4-3]
+    session.filterQos[existing] = qos;
+  }
+  return qos;
+}

@@ -1,0 +1,40 @@
+import { ERR_MALFORMED, ERR_NONE, ERR_PROTOCOL } from "../codec/constants";
+import { encodeUnsuback } from "../codec/encode";
+import { validUtf8 } from "../codec/utf8";
+import { Bytes } from "../platform";
+import { Session } from "../session/session";
+import { bytesToString } from "../topics/validate";
+import type { Broker } from "./broker";
+import type { Connection } from "./connection";
+
+/** UNSUBSCRIBE [MQTT-3.10]: checked whole first, then each filter removed; always UNSUBACK [MQTT-3.10.4-5]. */
+export function handleUnsubscribe(b: Broker, conn: Connection, buf: Bytes, off: number, len: number): number {
+  if (len < 2) return ERR_MALFORMED;
+  let packetId = buf[off] * 256 + buf[off + 1];
+  if (packetId === 0) return ERR_MALFORMED; // [MQTT-2.3.1-1]
+  let end = off + len;
+  let p = off + 2;
+  if (p === end) return ERR_PROTOCOL; // at least one filter [MQTT-3.10.3-2]
+  while (p < end) {
+    if (p + 2 > end) return ERR_MALFORMED;
+    let flen = buf[p] * 256 + buf[p + 1];
+    if (flen === 0 || p + 2 + flen > end) return ERR_MALFORMED;
+    if (!validUtf8(buf, p + 2, flen)) return ERR_MALFORMED; // [MQTT-3.10.3-1]
+    p += 2 + flen;
+  }
+  let session = conn.session as Session;
+  p = off + 2;
+  while (p < end) {
+    let n = buf[p] * 256 + buf[p + 1];
+    let filter = bytesToString(buf, p + 2, n);
+    p += 2 + n;
+    let i = session.findFilter(filter);
+    if (i < 0) continue;
+    b.topics.remove(filter, session);
+    session.filters.splice(i, 1);
+    session.filterQos.splice(i, 1);
+    b.log("unsubscribe " + conn.clientId + " " + filter);
+  }
+  b.send(conn.id, encodeUnsuback(b.tx, 0, packetId));
+  return ERR_NONE;
+}

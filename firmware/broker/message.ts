@@ -1,0 +1,38 @@
+import { Allocator, Bytes } from "../platform";
+
+/**
+ * A message the broker keeps beyond the packet that brought it: a retained
+ * message, a will, or a QoS 1/2 message queued or in flight. One copy is
+ * shared by every session that holds it (mosquitto's refcounted message);
+ * topic and payload live in one buffer, topic first.
+ */
+export class StoredMessage {
+  data: Bytes;
+  topicLen: number;
+  payloadLen: number;
+  qos: number;
+  retain: boolean;
+
+  constructor(data: Bytes, topicLen: number, payloadLen: number, qos: number, retain: boolean) {
+    this.data = data;
+    this.topicLen = topicLen;
+    this.payloadLen = payloadLen;
+    this.qos = qos;
+    this.retain = retain;
+  }
+
+  /** Bytes this message costs, for budgets. */
+  size(): number {
+    return this.topicLen + this.payloadLen;
+  }
+}
+
+export function storeMessage(
+  alloc: Allocator, src: Bytes, topicOff: number, topicLen: number, payloadOff: number, payloadLen: number,
+  qos: number, retain: boolean,
+): StoredMessage {
+  let data = alloc.bytes(topicLen + payloadLen);
+  for (let i = 0; i < topicLen; i++) data[i] = src[topicOff + i];
+  for (let j = 0; j < payloadLen; j++) data[topicLen + j] = src[payloadOff + j];
+  return new StoredMessage(data, topicLen, payloadLen, qos, retain);
+}

@@ -1,0 +1,126 @@
+import { Allocator, Bytes } from "../platform";
+import { ERR_MALFORMED, ERR_NONE, ERR_TOO_LARGE, MAX_REMAINING_LENGTH } from "./constants";
+
+/** Receives each complete packet; returns an error code (ERR_NONE to go on). */
+export interface PacketSink {
+  onPacket(first: number, buf: Bytes, off: number, len: number): number;
+}
+
+const STATE_HEADER = 0;
+const STATE_LENGTH = 1;
+const STATE_BODY = 2;
+
+/**
+ * Frames an MQTT byte stream into packets, accepting input split at any byte.
+ * A packet wholly inside the chunk being fed is handed over in place (no copy);
+ * only a packet split across chunks is gathered in this reader's own buffer,
+ * which starts small and grows by doubling with the bytes that actually
+ * arrive (never with what a header claims), up to the packet limit. Packets are reported as offsets, never as new objects.
+ */
+export class PacketReader {
+  state = STATE_HEADER;
+  first = 0;
+  remaining = 0;
+  multiplier = 1;
+  have = 0;
+  buf: Bytes | undefined = undefined;
+  maxPacket: number;
+  initialSize: number;
+  alloc: Allocator;
+
+  constructor(alloc: Allocator, maxPacket: number, initialSize: number) {
+    this.alloc = alloc;
+    this.maxPacket = maxPacket;
+    this.initialSize = initialSize;
+  }
+
+  /** Bytes of the fixed header: 1 + length of the remaining-length field. */
+  headerLength(): number {
+    let r = this.remaining;
+    if (r < 128) return 2;
+    if (r < 16384) return 3;
+    if (r < 2097152) return 4;
+    return 5;
+  }
+
+  /** Feed bytes; returns ERR_NONE or the error that must close the connection. */
+  feed(src: Bytes, off: number, len: number, sink: PacketSink): number {
+    let end = off + len;
+    let i = off;
+    while (i < end) {
+      let state = this.state;
+      if (state === STATE_HEADER) {
+        this.first = src[i++];
+        this.remaining = 0;
+        this.multiplier = 1;
+        this.state = STATE_LENGTH;
+      } else if (state === STATE_LENGTH) {
+        let b = src[i++];
+        this.remaining += (b % 128) * this.multiplier;
+        if (b >= 128) {
+          this.multiplier *= 128;
+          // at most four length bytes [MQTT-2.2.3]
+          if (this.multiplier > 2097152) return ERR_MALFORMED;
+          continue;
+        }
+        if (this.remaining > MAX_REMAINING_LENGTH) return ERR_MALFORMED;
+        if (this.remaining + this.headerLength() > this.maxPacket) return ERR_TOO_LARGE;
+        if (this.remaining === 0) {
+          this.state = STATE_HEADER;
+          let e0 = sink.onPacket(this.first, src, i, 0);
+          if (e0 !== ERR_NONE) return e0;
+          continue;
+        }
+        if (end - i >= this.remaining) {
+          // whole body in this chunk: hand it over in place
+          let bodyOff = i;
+          i += this.remaining;
+          this.state = STATE_HEADER;
+          let e1 = sink.onPacket(this.first, src, bodyOff, this.remaining);
+          if (e1 !== ERR_NONE) return e1;
+          continue;
+        }
+        this.have = 0;
+        this.state = STATE_BODY;
+      } else {
+        let want = this.remaining - this.have;
+        let take = end - i < want ? end - i : want;
+        let h = this.have;
+        // grow with what has arrived, not with what the header claims
+        let dst = this.ensure(h + take);
+        for (let k = 0; k < take; k++) dst[h + k] = src[i + k];
+        i += take;
+        this.have = h + take;
+        if (this.have === this.remaining) {
+          this.state = STATE_HEADER;
+          let e2 = sink.onPacket(this.first, dst, 0, this.remaining);
+          if (e2 !== ERR_NONE) return e2;
+        }
+      }
+    }
+    return ERR_NONE;
+  }
+
+  /** True when part of a packet has been read and the rest is awaited. */
+  midPacket(): boolean {
+    return this.state !== STATE_HEADER;
+  }
+
+  private ensure(size: number): Bytes {
+    let cur = this.buf;
+    if (cur !== undefined && cur.length >= size) return cur;
+    let n = cur === undefined ? this.initialSize : cur.length;
+    while (n < size) n = n * 2;
+    if (n > this.maxPacket) n = this.maxPacket;
+    let next = this.alloc.bytes(n);
+    if (cur !== undefined) for (let k = 0; k < this.have; k++) next[k] = cur[k];
+    this.buf = next;
+    return next;
+  }
+
+  /** Give the gathering buffer back when it grew past its initial size (after a large packet). */
+  shrink(): void {
+    let cur = this.buf;
+    if (cur !== undefined && cur.length > this.initialSize && this.state === STATE_HEADER) this.buf = undefined;
+  }
+}

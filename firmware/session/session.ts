@@ -1,0 +1,107 @@
+import { AclRule } from "../auth/types";
+import { StoredMessage } from "../broker/message";
+import { Subscriber } from "../topics/table";
+
+/** Outgoing QoS 1/2 message states [MQTT-4.3]. */
+export const AWAIT_PUBACK = 1;
+export const AWAIT_PUBREC = 2;
+export const AWAIT_PUBCOMP = 3;
+
+/** An outgoing QoS 1/2 message sent and not yet acknowledged. */
+export class InFlight {
+  msg: StoredMessage;
+  packetId: number;
+  qos: number;
+  retain: boolean;
+  state: number;
+  constructor(msg: StoredMessage, packetId: number, qos: number, retain: boolean, state: number) {
+    this.msg = msg;
+    this.packetId = packetId;
+    this.qos = qos;
+    this.retain = retain;
+    this.state = state;
+  }
+}
+
+/** A message waiting behind the in-flight window, or for its client to come back. */
+export class Queued {
+  msg: StoredMessage;
+  qos: number;
+  retain: boolean;
+  constructor(msg: StoredMessage, qos: number, retain: boolean) {
+    this.msg = msg;
+    this.qos = qos;
+    this.retain = retain;
+  }
+}
+
+/**
+ * The state the broker keeps for a client id [MQTT-3.1.2-4]: subscriptions,
+ * QoS 1/2 messages in both directions, and the queue. A clean session lives as
+ * long as its connection; a persistent one outlives it.
+ */
+export class Session implements Subscriber {
+  clientId: string;
+  /** Id of the connection attached, or -1 while offline. */
+  connId = -1;
+  clean: boolean;
+  /** Filters this session holds, and their granted QoS (parallel lists). */
+  filters: string[] = [];
+  filterQos: number[] = [];
+  inflight: InFlight[] = [];
+  queue: Queued[] = [];
+  /** Incoming QoS 2 packet ids received and not yet released (PUBREL). */
+  incomingQos2: number[] = [];
+  nextPacketId = 1;
+  /** ACL rules compiled for this client at CONNECT; undefined = no ACL. */
+  acl: AclRule[] | undefined = undefined;
+  /** When it went offline, for evicting the oldest offline session first. */
+  offlineSince = 0;
+  /** Messages dropped because its queue was full. */
+  dropped = 0;
+  matchStamp = 0;
+  matchQos = 0;
+
+  constructor(clientId: string, clean: boolean) {
+    this.clientId = clientId;
+    this.clean = clean;
+  }
+
+  /** A packet id not in use by an in-flight message [MQTT-2.3.1-2]. */
+  allocPacketId(): number {
+    for (let tries = 0; tries < 65535; tries++) {
+      let id = this.nextPacketId;
+      this.nextPacketId = id >= 65535 ? 1 : id + 1;
+      if (this.findInflight(id) < 0) return id;
+    }
+    return 0;
+  }
+
+  findInflight(packetId: number): number {
+    let list = this.inflight;
+    for (let i = 0; i < list.length; i++) if (list[i].packetId === packetId) return i;
+    return -1;
+  }
+
+  findFilter(filter: string): number {
+    let list = this.filters;
+    for (let i = 0; i < list.length; i++) if (list[i] === filter) return i;
+    return -1;
+  }
+
+  hasIncomingQos2(packetId: number): boolean {
+    let list = this.incomingQos2;
+    for (let i = 0; i < list.length; i++) if (list[i] === packetId) return true;
+    return false;
+  }
+
+  releaseIncomingQos2(packetId: number): void {
+    let list = this.incomingQos2;
+    for (let i = 0; i < list.length; i++) {
+      if (list[i] === packetId) {
+        list.splice(i, 1);
+        return;
+      }
+    }
+  }
+}

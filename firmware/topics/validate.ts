@@ -1,0 +1,63 @@
+import { Bytes } from "../platform";
+
+const SLASH = 47;
+const PLUS = 43;
+const HASH = 35;
+
+/** A topic name may not be empty [MQTT-4.7.3-1] nor hold wildcards [MQTT-3.3.2-2]. */
+export function validTopicName(buf: Bytes, off: number, len: number): boolean {
+  if (len === 0) return false;
+  for (let i = off; i < off + len; i++) {
+    let c = buf[i];
+    if (c === PLUS || c === HASH) return false;
+  }
+  return true;
+}
+
+/**
+ * A topic filter may not be empty [MQTT-4.7.3-1]; `#` must be last and alone in
+ * its level [MQTT-4.7.1-2]; `+` must be alone in its level [MQTT-4.7.1-3].
+ */
+export function validTopicFilter(buf: Bytes, off: number, len: number): boolean {
+  if (len === 0) return false;
+  let end = off + len;
+  for (let i = off; i < end; i++) {
+    let c = buf[i];
+    if (c === PLUS || c === HASH) {
+      if (i > off && buf[i - 1] !== SLASH) return false;
+      if (c === HASH) {
+        if (i !== end - 1) return false;
+      } else if (i + 1 < end && buf[i + 1] !== SLASH) {
+        return false;
+      }
+    }
+  }
+  return true;
+}
+
+/** Number of levels in a topic name or filter: separators + 1. */
+export function countLevels(buf: Bytes, off: number, len: number): number {
+  let n = 1;
+  for (let i = off; i < off + len; i++) if (buf[i] === SLASH) n++;
+  return n;
+}
+
+/** Binary string from bytes: for client ids, filters and names kept per connection, never per message. */
+export function bytesToString(buf: Bytes, off: number, len: number): string {
+  // short pieces first, then joined: keeps concatenation linear on every runtime
+  let s = "";
+  let piece = "";
+  for (let i = 0; i < len; i++) {
+    piece += String.fromCharCode(buf[off + i]);
+    if (piece.length === 64) {
+      s += piece;
+      piece = "";
+    }
+  }
+  return s + piece;
+}
+
+/** Copy a binary string into bytes at `off`. */
+export function stringToBytes(s: string, out: Bytes, off: number): void {
+  for (let i = 0; i < s.length; i++) out[off + i] = s.charCodeAt(i);
+}

@@ -1,0 +1,71 @@
+import { Broker } from "../firmware/broker/broker";
+import { BrokerConfig } from "../firmware/config";
+import { SimClock, SimNetwork, SimOptions } from "./sim";
+import { nodePlatform } from "./platform";
+import { TcpTransport } from "./tcp";
+import { attachPersistence, Persistence } from "./persistence";
+
+export interface RunningBroker {
+  broker: Broker;
+  transport: TcpTransport;
+  /** Ports actually bound, in listener order (useful with port 0). */
+  ports: number[];
+  close(): Promise<void>;
+}
+
+/** The broker on real TCP: every listener in the config, a tick timer, optional persistence. */
+export async function startBroker(config: BrokerConfig, log: (line: string) => void = () => {}): Promise<RunningBroker> {
+  const transport = new TcpTransport();
+  const broker = new Broker(config, nodePlatform(log), transport);
+  transport.attach(broker);
+  let persistence: Persistence | undefined;
+  if (config.persistence) persistence = attachPersistence(broker, config);
+  const ports: number[] = [];
+  try {
+    for (const l of config.listeners) {
+      const server = await transport.listen(l.port, l.address);
+      const addr = server.address();
+      ports.push(typeof addr === "object" && addr !== null ? addr.port : l.port);
+    }
+  } catch (e) {
+    await transport.shutdown();
+    throw e;
+  }
+  const timer = setInterval(() => {
+    broker.tick();
+    if (persistence) persistence.maybeSave();
+  }, config.profile.tickMs);
+  return {
+    broker,
+    transport,
+    ports,
+    async close() {
+      clearInterval(timer);
+      broker.stop();
+      if (persistence) persistence.save();
+      await transport.shutdown();
+    },
+  };
+}
+
+export interface SimBroker {
+  broker: Broker;
+  net: SimNetwork;
+  clock: SimClock;
+  logs: string[];
+}
+
+/** The broker on the simulated network and clock: ticks run as the test advances time. */
+export function startSimBroker(config: BrokerConfig, opts: SimOptions = {}): SimBroker {
+  const clock = new SimClock();
+  const net = new SimNetwork(clock, opts);
+  const logs: string[] = [];
+  const broker = new Broker(config, nodePlatform((l) => logs.push(l), () => clock.now), net);
+  net.attach(broker);
+  const tick = () => {
+    broker.tick();
+    clock.schedule(config.profile.tickMs, tick);
+  };
+  clock.schedule(config.profile.tickMs, tick);
+  return { broker, net, clock, logs };
+}
