@@ -34,6 +34,8 @@ export interface BoardProfile {
   tickMs: number;
   /** Persistence writes are coalesced to at most one per this interval (spares the flash). */
   persistIntervalMs: number;
+  /** How often the $SYS tree is published; 0 = never. */
+  sysIntervalMs: number;
   /** Memory budget in the runtime's unit (JsVars on Espruino); 0 = unchecked. */
   memoryBudget: number;
 }
@@ -43,5 +45,5 @@ export const PROFILE_FIELDS: string[] = [
   "maxClients", "maxPacketSize", "maxPayloadSize", "maxTopicLength", "maxTopicLevels",
   "maxClientIdLength", "maxSubscriptionsPerClient", "maxSubscriptions", "maxInflight",
   "maxQueued", "maxSessions", "maxRetained", "maxRetainedBytes", "maxIncomingQos2",
-  "maxSendQueueBytes", "connectTimeoutMs", "tickMs", "persistIntervalMs", "memoryBudget",
+  "maxSendQueueBytes", "connectTimeoutMs", "tickMs", "persistIntervalMs", "sysIntervalMs", "memoryBudget",
 ];

@@ -1,4 +1,5 @@
 import { Broker } from "../firmware/broker/broker";
+import { publishSys } from "../firmware/broker/sys_tree";
 import { BrokerConfig } from "../firmware/config";
 import { SimClock, SimNetwork, SimOptions } from "./sim";
 import { nodePlatform } from "./platform";
@@ -13,10 +14,19 @@ export interface RunningBroker {
   close(): Promise<void>;
 }
 
+export interface StartOptions {
+  /** A clock for keepalive and timeouts (tests pass a fake one); default Date.now. */
+  now?: () => number;
+  /** Do not start the tick timer: the caller calls broker.tick() (tests with a fake clock). */
+  manualTick?: boolean;
+}
+
 /** The broker on real TCP: every listener in the config, a tick timer, optional persistence. */
-export async function startBroker(config: BrokerConfig, log: (line: string) => void = () => {}): Promise<RunningBroker> {
+export async function startBroker(
+  config: BrokerConfig, log: (line: string) => void = () => {}, opts: StartOptions = {},
+): Promise<RunningBroker> {
   const transport = new TcpTransport();
-  const broker = new Broker(config, nodePlatform(log), transport);
+  const broker = new Broker(config, nodePlatform(log, opts.now), transport);
   transport.attach(broker);
   let persistence: Persistence | undefined;
   if (config.persistence) persistence = attachPersistence(broker, config);
@@ -31,8 +41,9 @@ export async function startBroker(config: BrokerConfig, log: (line: string) => v
     await transport.shutdown();
     throw e;
   }
-  const timer = setInterval(() => {
+  const timer = opts.manualTick ? undefined : setInterval(() => {
     broker.tick();
+    publishSys(broker);
     if (persistence) persistence.maybeSave();
   }, config.profile.tickMs);
   return {
@@ -40,7 +51,7 @@ export async function startBroker(config: BrokerConfig, log: (line: string) => v
     transport,
     ports,
     async close() {
-      clearInterval(timer);
+      if (timer !== undefined) clearInterval(timer);
       broker.stop();
       if (persistence) persistence.save();
       await transport.shutdown();

@@ -59,6 +59,8 @@ export class Broker implements PacketHandler {
   private nextConnId = 1;
   /** The shared send buffer: every outgoing packet is built here, then copied out by the transport. */
   tx: Bytes;
+  /** When the $SYS tree was last published (-1: never). */
+  sysPublishedAt = -1;
   /** Scratch list for matched subscribers: reused for every publish. */
   targets: Session[] = [];
 

@@ -10,6 +10,7 @@ import { bytesToString, countLevels, validTopicFilter } from "../topics/validate
 import type { Broker } from "./broker";
 import type { Connection } from "./connection";
 import { deliverOne } from "./deliver";
+import { deliverSysTo } from "./sys_tree";
 
 /** Scratch lists for one SUBSCRIBE: return codes and the filters granted. */
 const codes: number[] = [];

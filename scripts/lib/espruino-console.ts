@@ -1,0 +1,161 @@
+/**
+ * Talking to an Espruino console: over a serial port (serialport, which also
+ * opens the pseudo-terminals the espruino CLI refuses) or over TCP (the
+ * board's telnet console, `tcp://HOST[:PORT]`). Commands go as one line each,
+ * prefixed with 0x10 so the board does not echo them, and end with a marker
+ * print so we know when the board has finished with them.
+ */
+import * as net from "node:net";
+
+export interface Link {
+  write(data: string): void;
+  onData(cb: (text: string) => void): void;
+  onClose(cb: () => void): void;
+  close(): Promise<void>;
+}
+
+export class ConsoleError extends Error {}
+
+/** Open `tcp://host[:port]` (default port 23) or a serial device path. */
+export async function openLink(port: string, baudRate = 115200): Promise<Link> {
+  if (port.startsWith("tcp://")) {
+    const rest = port.slice("tcp://".length);
+    const [host, p] = rest.split(":");
+    const sock = await new Promise<net.Socket>((resolve, reject) => {
+      const s = net.connect(p ? Number(p) : 23, host, () => resolve(s));
+      s.once("error", (e) =>
+        reject(new ConsoleError(`cannot reach ${port}: ${e.message}. Is the board on the network with its telnet console enabled?`)));
+    });
+    sock.setNoDelay(true);
+    return {
+      write: (d) => void sock.write(Buffer.from(d, "latin1")),
+      onData: (cb) => void sock.on("data", (b: Buffer) => cb(b.toString("latin1"))),
+      onClose: (cb) => void sock.on("close", cb),
+      close: () => new Promise((r) => { sock.once("close", () => r()); sock.destroy(); }),
+    };
+  }
+  const { SerialPort } = await import("serialport");
+  const sp = await new Promise<InstanceType<typeof SerialPort>>((resolve, reject) => {
+    const s = new SerialPort({ path: port, baudRate, autoOpen: false });
+    s.open((err) => {
+      if (err) {
+        const hint = /No such file|ENOENT|cannot open/i.test(err.message)
+          ? "no such port: check the cable and `ls /dev/ttyUSB* /dev/ttyACM*`"
+          : /Permission|EACCES/i.test(err.message)
+            ? "permission denied: add yourself to the dialout group or use sudo"
+            : err.message;
+        reject(new ConsoleError(`cannot open ${port}: ${hint}`));
+      } else resolve(s);
+    });
+  });
+  return {
+    write: (d) => void sp.write(Buffer.from(d, "latin1")),
+    onData: (cb) => void sp.on("data", (b: Buffer) => cb(b.toString("latin1"))),
+    onClose: (cb) => void sp.on("close", cb),
+    close: () => new Promise((r) => (sp.isOpen ? sp.close(() => r()) : r())),
+  };
+}
+
+export class EspruinoConsole {
+  link: Link;
+  output = "";
+  closed = false;
+  private seq = 0;
+  private waiters: (() => void)[] = [];
+  /** Everything the board prints, for a caller that streams it (device tests). */
+  onText: ((text: string) => void) | undefined;
+
+  constructor(link: Link) {
+    this.link = link;
+    link.onData((t) => {
+      this.output += t;
+      if (this.onText) this.onText(t);
+      this.wake();
+    });
+    link.onClose(() => {
+      this.closed = true;
+      this.wake();
+    });
+  }
+
+  private wake() {
+    const w = this.waiters;
+    this.waiters = [];
+    for (const f of w) f();
+  }
+
+  /** Wait until `pattern` appears in the output after `from`; returns the match index's end. */
+  async waitFor(pattern: RegExp | string, timeoutMs: number, from = 0): Promise<string> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const tail = this.output.slice(from);
+      const m = typeof pattern === "string" ? (tail.indexOf(pattern) >= 0 ? pattern : undefined) : tail.match(pattern)?.[0];
+      if (m !== undefined) return tail;
+      if (this.closed) throw new ConsoleError(`the console closed while waiting for ${pattern}; it printed: ${tail.slice(-400)}`);
+      const left = deadline - Date.now();
+      if (left <= 0) throw new ConsoleError(`no answer from the board within ${timeoutMs} ms (waiting for ${pattern}); it printed: ${JSON.stringify(tail.slice(-400))}`);
+      await new Promise<void>((r) => {
+        const t = setTimeout(r, left);
+        this.waiters.push(() => { clearTimeout(t); r(); });
+      });
+    }
+  }
+
+  /**
+   * Run one line of code and return what it printed. An "Uncaught" error
+   * from the board is thrown as a ConsoleError with its text.
+   */
+  async exec(code: string, timeoutMs = 5000): Promise<string> {
+    const id = ++this.seq;
+    const marker = `<ok${id}>`;
+    const start = this.output.length;
+    this.link.write(`\x10${code}\n\x10print("<ok"+${id}+">")\n`);
+    const tail = await this.waitFor(marker, timeoutMs, start);
+    const printed = tail.slice(0, tail.indexOf(marker));
+    if (/Uncaught|ERROR: Out of Memory|New interpreter error/.test(printed)) {
+      throw new ConsoleError(printed.trim());
+    }
+    return printed;
+  }
+
+  /** Ask for a value; the board prints it as JSON. */
+  async evalJson<T>(expr: string, timeoutMs = 5000): Promise<T> {
+    const out = await this.exec(`print("<j>"+JSON.stringify(${expr})+"</j>")`, timeoutMs);
+    const m = out.match(/<j>([\s\S]*)<\/j>/);
+    if (!m) throw new ConsoleError(`no value for ${expr}: ${out}`);
+    return JSON.parse(m[1]) as T;
+  }
+
+  /** Interrupt whatever runs and make sure something answers like Espruino. */
+  async hello(timeoutMs = 5000): Promise<{ version: string; board: string }> {
+    this.link.write("\x03\n");
+    try {
+      return await this.evalJson<{ version: string; board: string }>("{version:process.env.VERSION,board:process.env.BOARD}", timeoutMs);
+    } catch (e) {
+      throw new ConsoleError(`the board is not running Espruino, or its console is busy (${(e as Error).message.split("\n")[0]}). Flash Espruino first: https://www.espruino.com/ESP32`);
+    }
+  }
+
+  /**
+   * Write a file to Storage in chunks (the board cannot take a large string in
+   * one console line): the first write sets the file's full size.
+   */
+  async writeFile(name: string, data: Buffer, progress?: (done: number, total: number) => void, chunkSize = 384): Promise<void> {
+    const total = data.length;
+    if (total === 0) throw new ConsoleError(`refusing to write an empty ${name}`);
+    await this.exec(`require("Storage").erase(${JSON.stringify(name)})`);
+    for (let off = 0; off < total; off += chunkSize) {
+      const part = data.subarray(off, Math.min(total, off + chunkSize)).toString("base64");
+      const args = off === 0 ? `0,${total}` : `${off}`;
+      const out = await this.exec(`print(require("Storage").write(${JSON.stringify(name)},atob("${part}"),${args})?"":"<fail>")`, 10000);
+      if (out.indexOf("<fail>") >= 0) throw new ConsoleError(`writing ${name} failed at byte ${off}: out of flash? (require("Storage").getFree() tells)`);
+      if (progress) progress(Math.min(total, off + chunkSize), total);
+    }
+    const back = await this.evalJson<number>(`require("Storage").read(${JSON.stringify(name)}).length`);
+    if (back !== total) throw new ConsoleError(`${name} reads back ${back} bytes, wrote ${total}`);
+  }
+
+  async close(): Promise<void> {
+    await this.link.close();
+  }
+}
