@@ -13,34 +13,46 @@ import { checkEspruinoSource } from "./espruino-check";
 
 const ROOT = path.join(__dirname, "..");
 export const BUNDLE = path.join(ROOT, "dist", "espruino", "broker.js");
+export const SELFTEST_BUNDLE = path.join(ROOT, "dist", "espruino", "selftest.js");
 
-export function buildEspruino(opts: { minify?: boolean; quiet?: boolean } = {}): string {
+export interface BuildOptions {
+  minify?: boolean;
+  quiet?: boolean;
+  /** "broker" (the firmware, boot.ts) or "selftest" (the on-device suite). */
+  entry?: "broker" | "selftest";
+}
+
+export function buildEspruino(opts: BuildOptions = {}): string {
+  const selftest = opts.entry === "selftest";
+  const outfile = selftest ? SELFTEST_BUNDLE : BUNDLE;
   const tmp = path.join(ROOT, ".build", "espruino");
   fs.rmSync(tmp, { recursive: true, force: true });
   execFileSync(process.execPath, [require.resolve("typescript/bin/tsc"), "-p", path.join(ROOT, "tsconfig.espruino.json")], { stdio: "inherit" });
-  fs.mkdirSync(path.dirname(BUNDLE), { recursive: true });
+  fs.mkdirSync(path.dirname(outfile), { recursive: true });
   buildSync({
-    entryPoints: [path.join(tmp, "firmware", "espruino", "boot.js")],
+    entryPoints: [path.join(tmp, "firmware", "espruino", selftest ? "selftest-run.js" : "boot.js")],
     bundle: true,
     format: "iife",
     target: "es5",
     minify: opts.minify !== false,
-    outfile: BUNDLE,
+    outfile,
     legalComments: "none",
     logLevel: "error",
   });
-  const code = fs.readFileSync(BUNDLE, "utf8");
+  const code = fs.readFileSync(outfile, "utf8");
+  const name = path.relative(ROOT, outfile);
   const problems = checkEspruinoSource(code);
   if (problems.length > 0) {
-    throw new Error(`dist/espruino/broker.js has constructs Espruino rejects:\n  ${problems.join("\n  ")}`);
+    throw new Error(`${name} has constructs Espruino rejects:\n  ${problems.join("\n  ")}`);
   }
-  if (!opts.quiet) console.log(`dist/espruino/broker.js: ${code.length} bytes, Espruino construct check passed`);
+  if (!opts.quiet) console.log(`${name}: ${code.length} bytes, Espruino construct check passed`);
   return code;
 }
 
 if (require.main === module) {
   try {
     buildEspruino();
+    buildEspruino({ entry: "selftest" });
   } catch (e) {
     console.error((e as Error).message);
     process.exit(1);

@@ -162,16 +162,12 @@ function listen(b: Broker, transport: NetTransport, port: number): void {
 
 function joinWifi(cfg: BoardConfig, then: () => void): void {
   const w = cfg.wifi;
-  let wifi: any;
-  try {
-    wifi = espruinoModule("Wifi");
-  } catch (e) {
-    wifi = undefined;
-  }
-  if (w === undefined || wifi === undefined) {
-    then(); // Espruino's Linux build: the network is already up
+  if (w === undefined) {
+    then(); // no Wi-Fi configured (Espruino's Linux build: the network is already up)
     return;
   }
+  // only required when configured: asking for a module a build lacks costs the whole pool
+  const wifi = espruinoModule("Wifi");
   if (w.hostname !== "") wifi.setHostname(w.hostname);
   if (w.ap) {
     wifi.startAP(w.ssid, { password: w.password, authMode: "wpa2" }, () => then());

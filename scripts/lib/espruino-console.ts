@@ -126,11 +126,21 @@ export class EspruinoConsole {
     return JSON.parse(m[1]) as T;
   }
 
-  /** Interrupt whatever runs and make sure something answers like Espruino. */
+  /**
+   * Make sure something answers like Espruino. Only if it does not answer is
+   * it interrupted with Ctrl-C (on Espruino's Linux build a second Ctrl-C at
+   * an idle prompt ends the interpreter).
+   */
   async hello(timeoutMs = 5000): Promise<{ version: string; board: string }> {
-    this.link.write("\x03\n");
+    const ask = () => this.evalJson<{ version: string; board: string }>("{version:process.env.VERSION,board:process.env.BOARD}", timeoutMs);
     try {
-      return await this.evalJson<{ version: string; board: string }>("{version:process.env.VERSION,board:process.env.BOARD}", timeoutMs);
+      return await ask();
+    } catch (first) {
+      if (this.closed) throw first;
+    }
+    this.link.write("\x03");
+    try {
+      return await ask();
     } catch (e) {
       throw new ConsoleError(`the board is not running Espruino, or its console is busy (${(e as Error).message.split("\n")[0]}). Flash Espruino first: https://www.espruino.com/ESP32`);
     }

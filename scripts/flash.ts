@@ -1,0 +1,162 @@
+/**
+ * `npm run flash -- --port /dev/ttyUSB0 --board esp32 --wifi SSID --config FILE`
+ * `npm run flash -- --port tcp://192.168.1.50 --board esp32`
+ *
+ * Builds dist/espruino/broker.js, checks that the port answers like an
+ * Espruino board of the kind named, writes the configuration (mqtt.json) and
+ * the firmware (.bootcde) to its flash in chunks with progress, reboots it
+ * into the broker and prints where the broker listens.
+ */
+import * as fs from "node:fs";
+import { BrokerConfig } from "../firmware/config";
+import { BoardProfile } from "../firmware/profile";
+import { ConfigError, defaultConfig, loadConfig, loadProfile } from "../host-sim/config";
+import { promptTty } from "../host-sim/passwd-cli";
+import { buildEspruino } from "./build-espruino";
+import { ConsoleError, EspruinoConsole, openLink } from "./lib/espruino-console";
+
+export const WIFI_PASSWORD_ENV = "MQTT_WIFI_PASSWORD";
+
+export interface FlashOptions {
+  port: string;
+  board: string;
+  config?: string;
+  wifi?: string;
+  wifiPassword?: string;
+  accessPoint?: boolean;
+  verbose?: boolean;
+  /** Code to flash instead of the broker build (device tests). */
+  code?: string;
+  /** Where progress goes. */
+  out?: (line: string) => void;
+}
+
+export interface FlashResult {
+  host: string;
+  port: number;
+  memory: { usage: number; total: number };
+}
+
+/** What the board reads at boot: the broker's configuration, trimmed to what the core uses. */
+export function boardConfig(config: BrokerConfig, profile: BoardProfile & { wifi?: { mode?: string; hostname?: string } }, opts: FlashOptions): object {
+  const p: { [k: string]: unknown } = {};
+  for (const [k, v] of Object.entries(config.profile)) if (typeof v === "number" || k === "name") p[k] = v;
+  const c = { ...config, profile: p, listeners: config.listeners.map((l) => ({ port: l.port, address: undefined })) };
+  // a board is reached over Wi-Fi: there is no loopback to limit anonymous clients to
+  c.auth = { ...c.auth, anonymousLoopbackOnly: false };
+  const hasWifi = opts.wifi !== undefined;
+  return {
+    config: c,
+    wifi: hasWifi
+      ? { ssid: opts.wifi, password: opts.wifiPassword ?? "", ap: opts.accessPoint === true, hostname: profile.wifi?.hostname ?? "" }
+      : undefined,
+    verbose: opts.verbose === true,
+  };
+}
+
+export async function flash(opts: FlashOptions): Promise<FlashResult> {
+  const out = opts.out ?? ((l: string) => console.log(l));
+  const profile = loadProfile(opts.board) as BoardProfile & { espruinoBoard?: string; wifi?: { hostname?: string } };
+  const config = opts.config !== undefined ? loadConfig(opts.config, profile) : defaultConfig(profile);
+  if (opts.config === undefined) config.listeners = [{ port: 1883, address: undefined }];
+  if (config.auth.passwords !== undefined) {
+    for (const [key, entry] of Object.entries(config.auth.passwords)) {
+      if (entry.algo !== "sha256") {
+        throw new ConfigError(`password for "${key.slice(1)}" is a ${entry.algo} hash, which the board cannot check (it has SHA-256 only): ` +
+          "recreate it with `npx esp-mqtt-broker passwd FILE USER`");
+      }
+    }
+  }
+  const code = opts.code ?? buildEspruino({ quiet: true });
+  const cfgText = JSON.stringify(boardConfig(config, profile, opts));
+
+  out(`opening ${opts.port}`);
+  const con = new EspruinoConsole(await openLink(opts.port));
+  try {
+    const hello = await con.hello();
+    out(`found Espruino ${hello.version} on board ${hello.board}`);
+    if (profile.espruinoBoard !== undefined && hello.board !== profile.espruinoBoard) {
+      throw new ConsoleError(`wrong board: ${opts.port} is a ${hello.board}, the profile "${opts.board}" is for ${profile.espruinoBoard}; pass --board for this board`);
+    }
+    // stop whatever runs now, so its sockets and timers do not hold memory while we write
+    await con.exec("clearInterval();clearTimeout();clearWatch()");
+    const free = await con.evalJson<number>('require("Storage").getFree()');
+    const old = await con.evalJson<number>('(require("Storage").read(".bootcde")||"").length+(require("Storage").read("mqtt.json")||"").length');
+    const need = code.length + cfgText.length;
+    if (free + old < need) {
+      throw new ConsoleError(`out of flash: the firmware needs ${need} bytes and the board has ${free + old} free; ` +
+        'erase unused files (require("Storage").list()) or compact (require("Storage").compact())');
+    }
+    out(`writing mqtt.json (${cfgText.length} bytes)`);
+    await con.writeFile("mqtt.json", Buffer.from(cfgText, "latin1"));
+    let shown = -1;
+    await con.writeFile(".bootcde", Buffer.from(code, "latin1"), (done, total) => {
+      const pct = Math.floor((done * 100) / total);
+      if (pct >= shown + 10 || done === total) {
+        shown = pct;
+        out(`writing .bootcde ${pct}% (${done}/${total} bytes)`);
+      }
+    });
+    out("rebooting into the broker");
+    const from = con.output.length;
+    con.link.write("\x10load()\n");
+    const printed = await con.waitFor(/mqtt: broker listening on port \d+|Uncaught[^\r\n]*|OUT OF MEMORY|no mqtt\.json/, 60000, from);
+    if (/OUT OF MEMORY|LOW_MEMORY/.test(printed)) {
+      throw new ConsoleError("out of memory while starting the broker: choose a profile with smaller limits (boards/*.json) or turn BLE off (ESP32.enableBLE(false))");
+    }
+    const m = printed.match(/mqtt: broker listening on port (\d+)/);
+    if (!m) throw new ConsoleError(`the broker did not start: ${printed.trim().slice(-400)}`);
+    const port = Number(m[1]);
+    let host = "127.0.0.1";
+    if (opts.wifi !== undefined) {
+      const ip = await con.evalJson<{ ip: string }>('require("Wifi").getIP()', 30000).catch(() => ({ ip: "" }));
+      if (ip.ip) host = ip.ip;
+    } else if (opts.port.startsWith("tcp://")) {
+      host = opts.port.slice(6).split(":")[0];
+    }
+    const memory = await con.evalJson<{ usage: number; total: number }>("process.memory()");
+    out(`broker up at mqtt://${host}:${port} (${memory.usage} of ${memory.total} JsVars in use)`);
+    return { host, port, memory };
+  } finally {
+    await con.close();
+  }
+}
+
+function parseArgs(argv: string[]): FlashOptions {
+  const o: FlashOptions = { port: "", board: "esp32" };
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i];
+    const val = () => {
+      const v = argv[++i];
+      if (v === undefined) throw new ConfigError(`${a} needs a value`);
+      return v;
+    };
+    if (a === "--port" || a === "-p") o.port = val();
+    else if (a === "--board" || a === "-b") o.board = val();
+    else if (a === "--config" || a === "-c") o.config = val();
+    else if (a === "--wifi") o.wifi = val();
+    else if (a === "--ap") o.accessPoint = true;
+    else if (a === "-v" || a === "--verbose") o.verbose = true;
+    else throw new ConfigError(`unknown option "${a}"`);
+  }
+  if (o.port === "") throw new ConfigError("--port is required: a serial device (/dev/ttyUSB0) or tcp://HOST[:PORT] for the telnet console");
+  return o;
+}
+
+if (require.main === module) {
+  (async () => {
+    try {
+      const o = parseArgs(process.argv.slice(2));
+      if (o.wifi !== undefined) {
+        // never on the command line, never echoed
+        o.wifiPassword = process.env[WIFI_PASSWORD_ENV] ?? promptTty(`Wi-Fi password for ${o.wifi}: `);
+        if (o.wifiPassword === undefined) throw new ConfigError(`no Wi-Fi password: set ${WIFI_PASSWORD_ENV} or run from a terminal`);
+      }
+      await flash(o);
+      process.exit(0);
+    } catch (e) {
+      console.error(`flash: ${(e as Error).message}`);
+      process.exit(1);
+    }
+  })();
+}
