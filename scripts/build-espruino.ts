@@ -1,19 +1,21 @@
 /**
  * `npm run build`: the core plus the Espruino adapter as one ES5 file,
- * dist/espruino/broker.js. tsc lowers TypeScript to ES5 (Espruino has no
- * destructuring, spread, default parameters...), esbuild bundles the modules
- * flat and minifies, then the result is checked for constructs Espruino
- * rejects (scripts/espruino-check.ts).
+ * dist/espruino/broker.js: esbuild bundles the TypeScript flat and minifies
+ * it, TypeScript lowers the bundle to ES5, and the result is checked for
+ * constructs Espruino rejects (scripts/espruino-check.ts).
  */
-import { execFileSync } from "node:child_process";
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { buildSync } from "esbuild";
+import { buildSync, transformSync } from "esbuild";
+import * as ts from "typescript";
 import { checkEspruinoSource } from "./espruino-check";
+import { mangleRegExp } from "./espruino-mangle";
 
 const ROOT = path.join(__dirname, "..");
 export const BUNDLE = path.join(ROOT, "dist", "espruino", "broker.js");
 export const SELFTEST_BUNDLE = path.join(ROOT, "dist", "espruino", "selftest.js");
+/** How the build renamed properties: flash.ts renames mqtt.json the same way. */
+export const MANGLE_CACHE = path.join(ROOT, "dist", "espruino", "mangle.json");
 
 export interface BuildOptions {
   minify?: boolean;
@@ -25,21 +27,33 @@ export interface BuildOptions {
 export function buildEspruino(opts: BuildOptions = {}): string {
   const selftest = opts.entry === "selftest";
   const outfile = selftest ? SELFTEST_BUNDLE : BUNDLE;
-  const tmp = path.join(ROOT, ".build", "espruino");
-  fs.rmSync(tmp, { recursive: true, force: true });
-  execFileSync(process.execPath, [require.resolve("typescript/bin/tsc"), "-p", path.join(ROOT, "tsconfig.espruino.json")], { stdio: "inherit" });
   fs.mkdirSync(path.dirname(outfile), { recursive: true });
-  buildSync({
-    entryPoints: [path.join(tmp, "firmware", "espruino", selftest ? "selftest-run.js" : "boot.js")],
+  // one renaming for every build, so the broker and the suite read the same mqtt.json
+  const cache = fs.existsSync(MANGLE_CACHE) ? JSON.parse(fs.readFileSync(MANGLE_CACHE, "utf8")) : {};
+  const minify = opts.minify !== false;
+  // 1. bundle flat from TypeScript: esbuild inlines constants across modules
+  //    (each one left would be a JsVar) and shortens property names
+  const bundled = buildSync({
+    entryPoints: [path.join(ROOT, "firmware", "espruino", selftest ? "selftest-run.ts" : "boot.ts")],
     bundle: true,
     format: "iife",
-    target: "es5",
-    minify: opts.minify !== false,
-    outfile,
+    target: "es2015",
+    minify,
+    write: false,
     legalComments: "none",
     logLevel: "error",
+    mangleProps: mangleRegExp(ROOT),
+    mangleCache: cache,
   });
-  const code = fs.readFileSync(outfile, "utf8");
+  fs.writeFileSync(MANGLE_CACHE, JSON.stringify(bundled.mangleCache, null, 1));
+  // 2. lower to ES5 (Espruino has no destructuring, spread, default parameters...)
+  const es5 = ts.transpileModule(bundled.outputFiles[0].text, {
+    compilerOptions: { target: ts.ScriptTarget.ES5, module: ts.ModuleKind.None, removeComments: true, ignoreDeprecations: "6.0" } as ts.CompilerOptions,
+    reportDiagnostics: false,
+  }).outputText;
+  // 3. minify again: the lowering brings back long helper names
+  const code = transformSync(es5, { minify, target: "es5", legalComments: "none", logLevel: "error" }).code;
+  fs.writeFileSync(outfile, code);
   const name = path.relative(ROOT, outfile);
   const problems = checkEspruinoSource(code);
   if (problems.length > 0) {

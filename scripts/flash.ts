@@ -12,7 +12,8 @@ import { BrokerConfig } from "../firmware/config";
 import { BoardProfile } from "../firmware/profile";
 import { ConfigError, defaultConfig, loadConfig, loadProfile } from "../host-sim/config";
 import { promptTty } from "../host-sim/passwd-cli";
-import { buildEspruino } from "./build-espruino";
+import { buildEspruino, MANGLE_CACHE } from "./build-espruino";
+import { renameKeys } from "./espruino-mangle";
 import { ConsoleError, EspruinoConsole, openLink } from "./lib/espruino-console";
 
 export const WIFI_PASSWORD_ENV = "MQTT_WIFI_PASSWORD";
@@ -68,7 +69,9 @@ export async function flash(opts: FlashOptions): Promise<FlashResult> {
     }
   }
   const code = opts.code ?? buildEspruino({ quiet: true });
-  const cfgText = JSON.stringify(boardConfig(config, profile, opts));
+  // the firmware's property names are shortened: name the configuration's keys the same way
+  const cache = JSON.parse(fs.readFileSync(MANGLE_CACHE, "utf8"));
+  const cfgText = JSON.stringify(renameKeys(boardConfig(config, profile, opts), cache));
 
   out(`opening ${opts.port}`);
   const con = new EspruinoConsole(await openLink(opts.port));

@@ -152,6 +152,8 @@ export function handleConnect(b: Broker, conn: Connection, flags: number, buf: B
     session.connId = -1;
     if (old !== undefined) {
       old.session = undefined;
+      // as mosquitto: the old will goes out only when a clean session ends with it
+      if (!clean && !session.clean) old.will = undefined;
       b.disconnect(old, ERR_TAKEN_OVER);
     }
   }

@@ -1,3 +1,8 @@
+/*
+ * Primitive constants come first: the Espruino build (esbuild) inlines a
+ * module's constants only up to its first non-primitive one, and every
+ * constant not inlined costs a JsVar on the board.
+ */
 /** MQTT 3.1.1 control packet types (the high nibble of the first byte). */
 export const CONNECT = 1;
 export const CONNACK = 2;
@@ -19,13 +24,7 @@ export const DISCONNECT = 14;
  * DUP/QoS/RETAIN), -2 = reserved type (0 and 15) that is never valid.
  * Any other value is malformed and closes the connection [MQTT-2.2.2-2].
  */
-export const REQUIRED_FLAGS: number[] = [-2, 0, 0, -1, 0, 0, 2, 0, 2, 0, 2, 0, 0, 0, 0, -2];
-
 /** True for packets a server may receive; a client sending CONNACK/SUBACK/UNSUBACK/PINGRESP is broken. */
-export const CLIENT_TO_SERVER: boolean[] = [
-  false, true, false, true, true, true, true, true, true, false, true, false, true, false, true, false,
-];
-
 /** CONNACK return codes [MQTT-3.2.2.3]. */
 export const CONNACK_ACCEPTED = 0;
 export const CONNACK_BAD_PROTOCOL = 1;
@@ -52,6 +51,12 @@ export const ERR_SOCKET = 8;
 export const ERR_CONNECT_TIMEOUT = 9;
 export const ERR_SHUTDOWN = 10;
 export const ERR_SLOW = 11;
+
+export const REQUIRED_FLAGS: number[] = [-2, 0, 0, -1, 0, 0, 2, 0, 2, 0, 2, 0, 0, 0, 0, -2];
+
+export const CLIENT_TO_SERVER: boolean[] = [
+  false, true, false, true, true, true, true, true, true, false, true, false, true, false, true, false,
+];
 
 export const ERROR_NAMES: string[] = [
   "none", "protocol error", "malformed packet", "packet too large", "not authorized",

@@ -34,10 +34,10 @@ function espruinoModule(name: string): any {
 }
 
 const CONFIG_FILE = "mqtt.json";
+/** Socket data arrives at most 536 bytes a call; the shared buffer takes it without allocating. */
+const CHUNK = 536;
 /** Two state files, written alternately: the new one is complete before the old one is erased. */
 const STATE_FILES = ["mqtt.st0", "mqtt.st1"];
-/** Socket data arrives at most 536 bytes a call; the shared buffer takes it without allocating. */
-const CHUNK = 1024;
 
 class EspruinoStorage implements Storage {
   s: any = espruinoModule("Storage");
