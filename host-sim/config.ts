@@ -235,6 +235,12 @@ export function loadConfig(file: string | undefined, profile: BoardProfile): Bro
       case "persistence_location":
         config.persistenceLocation = pathArg(line, dir);
         break;
+      case "autosave_interval": {
+        // seconds between saves of the persisted state (a board spares its flash with a long one)
+        argCount(line, 1, 1);
+        p.persistIntervalMs = intArg(line, 0, 1, 86400) * 1000;
+        break;
+      }
       default:
         throw new ConfigError(line.where + 'unknown option "' + option + '"');
     }

@@ -103,11 +103,11 @@ export async function flash(opts: FlashOptions): Promise<FlashResult> {
     out("rebooting into the broker");
     const from = con.output.length;
     con.link.write("\x10load()\n");
-    const printed = await con.waitFor(/mqtt: broker listening on port \d+|Uncaught[^\r\n]*|OUT OF MEMORY|no mqtt\.json/, 60000, from);
+    const printed = await con.waitFor(/mqtt: broker listening on port \d+\r?\n|Uncaught[^\r\n]*|OUT OF MEMORY|no mqtt\.json/, 60000, from);
     if (/OUT OF MEMORY|LOW_MEMORY/.test(printed)) {
       throw new ConsoleError("out of memory while starting the broker: choose a profile with smaller limits (boards/*.json) or turn BLE off (ESP32.enableBLE(false))");
     }
-    const m = printed.match(/mqtt: broker listening on port (\d+)/);
+    const m = printed.match(/mqtt: broker listening on port (\d+)\r?\n/);
     if (!m) throw new ConsoleError(`the broker did not start: ${printed.trim().slice(-400)}`);
     const port = Number(m[1]);
     let host = "127.0.0.1";

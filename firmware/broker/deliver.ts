@@ -11,6 +11,8 @@ import type { Broker } from "./broker";
 import type { Connection } from "./connection";
 import { StoredMessage, storeMessage } from "./message";
 
+const DOLLAR = 36;
+
 /**
  * Route one application message to every matching subscription
  * [MQTT-3.3.5-1]: once per subscriber, at min(publish QoS, granted QoS),
@@ -130,6 +132,8 @@ export function resume(b: Broker, s: Session): void {
 export function publishWill(b: Broker, conn: Connection): void {
   let will = conn.will as StoredMessage;
   conn.will = undefined;
+  // `$` topics belong to the broker: a will may not write there any more than a PUBLISH may
+  if (will.topicLen > 0 && will.data[0] === DOLLAR) return;
   if (conn.acl !== undefined && !aclAllowsTopic(conn.acl, will.data, 0, will.topicLen, ACCESS_WRITE)) return;
   if (will.retain) retainMessage(b, will.data, 0, will.topicLen, will.topicLen, will.payloadLen, will.qos, will);
   routePublish(b, will.data, 0, will.topicLen, will.topicLen, will.payloadLen, will.qos, will.qos > 0 ? will : undefined);

@@ -59,8 +59,10 @@ export function handleSubscribe(b: Broker, conn: Connection, buf: Bytes, off: nu
   }
   b.send(conn.id, encodeSuback(b.txFor(5 + count), 0, packetId, codes, count));
 
-  // retained messages follow the SUBACK, retain flag set [MQTT-3.3.1-6], [MQTT-3.3.1-8]
-  let retained = b.retained.list;
+  // retained messages follow the SUBACK, retain flag set [MQTT-3.3.1-6], [MQTT-3.3.1-8];
+  // the $SYS tree is computed, not stored, and answers the same way
+  for (let s = 0; s < count; s++) if (codes[s] !== SUBACK_FAILURE) deliverSysTo(b, session, granted[s]);
+  const retained = b.retained.list;
   if (retained.length > 0) {
     for (let k = 0; k < count; k++) {
       if (codes[k] === SUBACK_FAILURE) continue;

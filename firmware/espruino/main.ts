@@ -11,7 +11,7 @@
 import { Broker } from "../broker/broker";
 import { BrokerConfig } from "../config";
 import { Bytes, Platform, Storage, Transport } from "../platform";
-import { restoreState, serializeState } from "../session/persist";
+import { restoreState, serializeState, validState } from "../session/persist";
 import { publishSys } from "../broker/sys_tree";
 
 declare const global: any;
@@ -90,18 +90,37 @@ class NetTransport implements Transport {
 
 let broker: Broker | undefined = undefined;
 let stateIndex = 0;
+let generation = 0;
 let lastSaved = "";
 
+/**
+ * Persisted state: two files, each "generation:state". A save writes the file
+ * not holding the newest state, then erases the other; at boot the valid file
+ * with the higher generation wins. A write torn by a power cut fails the
+ * state's checksum, so the board comes back with the old state or the new one.
+ */
 function loadState(b: Broker, storage: EspruinoStorage): void {
-  // the newer valid file wins; a torn one fails its checksum and is ignored
+  let best = -1;
+  let bestGen = -1;
+  let bestData = "";
   for (let i = 0; i < STATE_FILES.length; i++) {
     const data = storage.read(STATE_FILES[i]);
     if (data === undefined) continue;
-    if (restoreState(b, data)) {
-      stateIndex = i;
-      lastSaved = data;
-      return;
+    const colon = data.indexOf(":");
+    if (colon < 1) continue;
+    const gen = parseInt(data.substring(0, colon), 10);
+    const body = data.substring(colon + 1);
+    if (gen > bestGen && validState(body)) {
+      best = i;
+      bestGen = gen;
+      bestData = body;
     }
+  }
+  if (best < 0) return;
+  if (restoreState(b, bestData)) {
+    stateIndex = best;
+    generation = bestGen;
+    lastSaved = bestData;
   }
 }
 
@@ -110,9 +129,10 @@ function saveState(b: Broker, storage: EspruinoStorage): void {
   if (data === lastSaved) return;
   const next = (stateIndex + 1) % STATE_FILES.length;
   storage.erase(STATE_FILES[next]);
-  if (!storage.write(STATE_FILES[next], data)) return;
+  if (!storage.write(STATE_FILES[next], (generation + 1) + ":" + data)) return;
   storage.erase(STATE_FILES[stateIndex]);
   stateIndex = next;
+  generation++;
   lastSaved = data;
 }
 
@@ -127,8 +147,9 @@ function platformFor(cfg: BoardConfig, storage: EspruinoStorage): Platform {
     random: (n: number) => Math.floor(Math.random() * n),
     log: cfg.verbose ? (line: string) => print(line) : () => {},
     memoryUsed: () => process.memory(false).usage,
-    // refuse new clients and subscriptions before the pool runs dry
-    lowMemory: () => budget > 0 && process.memory(false).usage > budget,
+    // refuse new clients and subscriptions before the pool runs dry; over budget, collect the
+    // garbage first (cycles are only freed by the mark-sweep, which a busy broker never idles into)
+    lowMemory: () => budget > 0 && process.memory(false).usage > budget && process.memory().usage > budget,
   };
 }
 
@@ -155,6 +176,8 @@ function listen(b: Broker, transport: NetTransport, port: number): void {
     sock.on("close", () => {
       delete transport.socks[key];
       delete transport.queue[key];
+      // the socket and these closures hold each other: reference counting alone would never free them
+      sock.removeAllListeners();
       b.closed(id);
     });
   }).listen(port);

@@ -6,6 +6,7 @@
  * print so we know when the board has finished with them.
  */
 import * as net from "node:net";
+import * as zlib from "node:zlib";
 
 export interface Link {
   write(data: string): void;
@@ -161,8 +162,12 @@ export class EspruinoConsole {
       if (out.indexOf("<fail>") >= 0) throw new ConsoleError(`writing ${name} failed at byte ${off}: out of flash? (require("Storage").getFree() tells)`);
       if (progress) progress(Math.min(total, off + chunkSize), total);
     }
-    const back = await this.evalJson<number>(`require("Storage").read(${JSON.stringify(name)}).length`);
-    if (back !== total) throw new ConsoleError(`${name} reads back ${back} bytes, wrote ${total}`);
+    // read it back whole: a line garbled on the way (a noisy cable) must not become firmware
+    const back = await this.evalJson<[number, number]>(`(function(f){return [f.length,E.CRC32(f)]})(require("Storage").read(${JSON.stringify(name)}))`);
+    const crc = zlib.crc32(data);
+    if (back[0] !== total || back[1] !== crc) {
+      throw new ConsoleError(`${name} reads back ${back[0]} bytes with CRC ${back[1]}, wrote ${total} bytes with CRC ${crc}: the link garbled it, try again`);
+    }
   }
 
   async close(): Promise<void> {

@@ -217,6 +217,41 @@ class TcpPeer {
   }
 }
 
+/** Client ids of the CONNECT packets a case sends (after its own). */
+export function connectIds(c: Case): string[] {
+  const ids: string[] = [];
+  for (const m of c.msgs) {
+    if (m.type !== "send" || m.payload === undefined) continue;
+    const b = hexToBytes(m.payload);
+    if (b.length < 12 || b[0] !== 0x10) continue;
+    const nameLen = b[2] * 256 + b[3];
+    const p = 4 + nameLen + 4;
+    if (p + 2 > b.length) continue;
+    const idLen = b[p] * 256 + b[p + 1];
+    if (p + 2 + idLen <= b.length) ids.push(Buffer.from(b.subarray(p + 2, p + 2 + idLen)).toString("latin1"));
+  }
+  return ids;
+}
+
+/**
+ * Wipe what a case may leave on a long-lived broker (a persistent session
+ * under a client id its CONNECT chose): connect each id with a clean session,
+ * then disconnect. Cases on a fresh broker need none of this.
+ */
+export async function cleanUpAfter(c: Case, port: number, timeoutMs = 2000): Promise<void> {
+  for (const id of connectIds(c)) {
+    const peer = await TcpPeer.open(port);
+    try {
+      peer.write(connectBytes(Buffer.from(id, "latin1").toString("utf8"), 4));
+      await peer.read(4, timeoutMs);
+      peer.write("E0 00");
+      await peer.waitClose(timeoutMs);
+    } finally {
+      peer.end();
+    }
+  }
+}
+
 /** One case against a broker already listening on `port` over real TCP. */
 export async function runCaseTcp(c: Case, port: number, timeoutMs = 2000): Promise<Outcome> {
   const peer = await TcpPeer.open(port);

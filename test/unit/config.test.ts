@@ -229,6 +229,17 @@ test("10 persistence_location resolves against the config folder", () => {
   }
 });
 
+test("10b autosave_interval sets how often persisted state is written", () => {
+  setup();
+  try {
+    assert.is(conf("autosave_interval 5\n").profile.persistIntervalMs, 5000);
+    confError("autosave_interval 0\n", 1, '"autosave_interval" must be between 1 and 86400, got 0');
+    confError("autosave_interval soon\n", 1, '"autosave_interval" needs an integer, got "soon"');
+  } finally {
+    teardown();
+  }
+});
+
 // ---------------------------------------------------------------- password_file, acl_file
 
 test("11 password_file and acl_file, relative to the config file's folder", () => {

@@ -1,0 +1,56 @@
+/**
+ * The Espruino build and its construct check: `npm test` fails if the bundle
+ * holds anything Espruino rejects (../shared/espruino/PLATFORM.md).
+ */
+import { test } from "uvu";
+import * as assert from "uvu/assert";
+import { buildEspruino } from "../../scripts/build-espruino";
+import { checkEspruinoSource } from "../../scripts/espruino-check";
+
+test("dist/espruino/broker.js and selftest.js build and pass the construct check", () => {
+  const broker = buildEspruino({ quiet: true });
+  const suite = buildEspruino({ entry: "selftest", quiet: true });
+  assert.ok(broker.length > 10000);
+  assert.ok(suite.length > 10000);
+  assert.equal(checkEspruinoSource(broker), []);
+  // the board reaches its modules through `global`, never a bundler shim
+  assert.not.match(broker, /Dynamic require/);
+});
+
+const REJECTED: [string, string, RegExp][] = [
+  ["Map", "var m = new Map();", /Map/],
+  ["Set", "var s = new Set();", /Set/],
+  ["Symbol", "var s = Symbol('x');", /Symbol/],
+  ["WeakMap", "var w = new WeakMap();", /WeakMap/],
+  ["destructuring", "var {a} = o;", /not ES5/],
+  ["spread", "f(...xs);", /not ES5/],
+  ["rest", "function f(...xs) {}", /not ES5/],
+  ["default parameter", "function f(a = 1) {}", /not ES5/],
+  ["label", "outer: for (;;) { break outer; }", /labelled/],
+  ["generator", "function* g() {}", /not ES5/],
+  ["async", "async function f() {}", /not ES5/],
+  ["exponent", "var x = 2 ** 3;", /not ES5/],
+  ["optional chaining", "var x = a?.b;", /not ES5/],
+  ["Math.imul", "var x = Math.imul(2, 3);", /Math\.imul/],
+  ["Math.trunc", "var x = Math.trunc(2.5);", /Math\.trunc/],
+  ["Array.from", "var x = Array.from(y);", /Array\.from/],
+  ["Number.isInteger", "var x = Number.isInteger(y);", /Number\.isInteger/],
+  ["ArrayBuffer slice", "var x = u.buffer.slice(0, 2);", /ArrayBuffer\.prototype\.slice/],
+  ["TextEncoder", "var x = new TextEncoder();", /TextEncoder/],
+  ["TextDecoder", "var x = new TextDecoder();", /TextDecoder/],
+  ["socket.write of a typed array", "sock.write(new Uint8Array(4));", /typed array/],
+  ["socket.write of a subarray", "sock.write(buf.subarray(0, 4));", /typed array/],
+];
+
+for (const [name, code, want] of REJECTED) {
+  test(`the check rejects ${name}`, () => {
+    const problems = checkEspruinoSource(code);
+    assert.ok(problems.some((p) => want.test(p)), `${code} -> ${JSON.stringify(problems)}`);
+  });
+}
+
+test("the check accepts plain ES5 and socket.write(E.toString(...))", () => {
+  assert.equal(checkEspruinoSource("var a = [1, 2]; for (var i = 0; i < a.length; i++) sock.write(E.toString(buf.subarray(0, i)));"), []);
+});
+
+test.run();
