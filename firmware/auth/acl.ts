@@ -28,75 +28,11 @@ const PERCENT = 37;
 const LETTER_C = 99;
 const LETTER_U = 117;
 
-/** Does `value` contain '+' or '#'? */
-function hasWildcard(value: string): boolean {
-  for (let i = 0; i < value.length; i++) {
-    let c = value.charCodeAt(i);
-    if (c === PLUS || c === HASH) return true;
-  }
-  return false;
-}
-
-/** Does the pattern contain "%u"? */
-function usesUsername(filter: string): boolean {
-  for (let i = 0; i + 1 < filter.length; i++) {
-    if (filter.charCodeAt(i) === PERCENT && filter.charCodeAt(i + 1) === LETTER_U) return true;
-  }
-  return false;
-}
-
-/**
- * Replace every "%c" with the client id and every "%u" with the username,
- * the textual substitution of mosquitto 2.0 (anywhere in the filter, not
- * only as a whole level). Anything else after '%' is kept as is.
- */
-function substitute(filter: string, clientId: string, username: string | undefined): string {
-  let out = "";
-  let start = 0;
-  let i = 0;
-  let len = filter.length;
-  while (i + 1 < len) {
-    if (filter.charCodeAt(i) === PERCENT) {
-      let next = filter.charCodeAt(i + 1);
-      if (next === LETTER_C) {
-        out = out + filter.substring(start, i) + clientId;
-        i = i + 2;
-        start = i;
-        continue;
-      }
-      if (next === LETTER_U && username !== undefined) {
-        out = out + filter.substring(start, i) + username;
-        i = i + 2;
-        start = i;
-        continue;
-      }
-    }
-    i++;
-  }
-  return out + filter.substring(start, len);
-}
-
-function appendRules(out: AclRule[], rules: AclRule[], denyPass: boolean): void {
-  for (let i = 0; i < rules.length; i++) {
-    let rule = rules[i];
-    if ((rule.access === ACCESS_NONE) === denyPass) out.push(rule);
-  }
-}
-
-function appendPatterns(out: AclRule[], patterns: AclRule[], denyPass: boolean, clientId: string, username: string | undefined): void {
-  for (let i = 0; i < patterns.length; i++) {
-    let rule = patterns[i];
-    if ((rule.access === ACCESS_NONE) !== denyPass) continue;
-    // A pattern with %u does not apply to a client without a username
-    // (mosquitto: `if(acl_root->ucount && !username) continue;`).
-    if (username === undefined && usesUsername(rule.filter)) continue;
-    out.push({ access: rule.access, filter: substitute(rule.filter, clientId, username) });
-  }
-}
-
 /**
  * The rules that apply to one client, in evaluation order. Run once at
- * CONNECT; the result is all aclAllowsTopic / aclAllowsSubscribe need.
+ * CONNECT; the result is all aclAllowsTopic / aclAllowsSubscribe need. (Its
+ * helpers are nested: on Espruino a module-level function costs memory for
+ * as long as the broker runs.)
  *
  * Patterns are dropped altogether when the username or the client id
  * contains '+' or '#': mosquitto 2.0 answers MOSQ_ERR_ACL_DENIED for the
@@ -105,18 +41,57 @@ function appendPatterns(out: AclRule[], patterns: AclRule[], denyPass: boolean, 
  * pattern. '/' is allowed: mosquitto 1.x refused "+#/", 2.0 only "+#"
  * (src/security_default.c, strpbrk(username, "+#")).
  * The client's own `topic` rules still apply.
+ *
+ * "%c" becomes the client id and "%u" the username, the textual substitution
+ * of mosquitto 2.0 (anywhere in the filter, not only as a whole level);
+ * anything else after '%' is kept as is. A pattern with %u does not apply to a
+ * client without a username (mosquitto: `if(acl_root->ucount && !username) continue;`).
  */
 export function compileAcl(acl: AclTable, clientId: string, username: string | undefined): AclRule[] {
-  let out: AclRule[] = [];
-  let own: AclRule[] | undefined = username === undefined ? acl.anonymous : acl.users["u" + username];
-  if (own !== undefined) {
-    appendRules(out, own, true);
-    appendRules(out, own, false);
-  }
-  let patterns = acl.patterns;
-  if (patterns.length > 0 && !hasWildcard(clientId) && !(username !== undefined && hasWildcard(username))) {
-    appendPatterns(out, patterns, true, clientId, username);
-    appendPatterns(out, patterns, false, clientId, username);
+  const hasWildcard = (value: string): boolean => {
+    for (let i = 0; i < value.length; i++) {
+      const c = value.charCodeAt(i);
+      if (c === PLUS || c === HASH) return true;
+    }
+    return false;
+  };
+  const out: AclRule[] = [];
+  const own: AclRule[] | undefined = username === undefined ? acl.anonymous : acl.users["u" + username];
+  const patterns = acl.patterns;
+  const withPatterns = !hasWildcard(clientId) && !(username !== undefined && hasWildcard(username));
+  // deny rules first, then the others: in the client's own list, then in the patterns
+  for (let pass = 0; pass < 4; pass++) {
+    const list = pass < 2 ? own : (withPatterns ? patterns : undefined);
+    if (list === undefined) continue;
+    const denyPass = pass % 2 === 0;
+    for (let i = 0; i < list.length; i++) {
+      const rule = list[i];
+      if ((rule.access === ACCESS_NONE) !== denyPass) continue;
+      if (pass < 2) {
+        out.push(rule);
+        continue;
+      }
+      const f = rule.filter;
+      let sub = "";
+      let start = 0;
+      let k = 0;
+      let skip = false;
+      while (k + 1 < f.length) {
+        const next = f.charCodeAt(k + 1);
+        if (f.charCodeAt(k) === PERCENT && (next === LETTER_C || next === LETTER_U)) {
+          if (next === LETTER_U && username === undefined) {
+            skip = true;
+            break;
+          }
+          sub = sub + f.substring(start, k) + (next === LETTER_C ? clientId : (username as string));
+          k += 2;
+          start = k;
+          continue;
+        }
+        k++;
+      }
+      if (!skip) out.push({ access: rule.access, filter: sub + f.substring(start, f.length) });
+    }
   }
   return out;
 }

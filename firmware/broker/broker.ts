@@ -1,8 +1,8 @@
 import { BrokerConfig } from "../config";
 import {
-  CLIENT_TO_SERVER, CONNECT, DISCONNECT, ERR_CONNECT_TIMEOUT, ERR_KEEPALIVE, ERR_MALFORMED, ERR_NONE,
-  ERR_PROTOCOL, ERR_SHUTDOWN, ERR_SOCKET, ERROR_NAMES, PINGREQ, PUBACK, PUBCOMP, PUBLISH, PUBREC, PUBREL,
-  REQUIRED_FLAGS, SUBSCRIBE, UNSUBSCRIBE,
+  CONNACK, CONNECT, DISCONNECT, ERR_CONNECT_TIMEOUT, ERR_KEEPALIVE, ERR_MALFORMED, ERR_NONE,
+  ERR_PROTOCOL, ERR_SHUTDOWN, ERR_SOCKET, errorName, PINGREQ, PUBACK, PUBCOMP, PUBLISH,
+  PINGRESP, PUBREL, SUBACK, SUBSCRIBE, UNSUBACK, UNSUBSCRIBE,
 } from "../codec/constants";
 import { PacketReader } from "../codec/reader";
 import { Bytes, Platform, Transport } from "../platform";
@@ -13,7 +13,7 @@ import { SessionRegistry } from "../session/registry";
 import { TopicTable } from "../topics/table";
 import { AWAIT_CONNECT, CLOSED, CONNECTED, Connection, PacketHandler } from "./connection";
 import { publishWill } from "./deliver";
-import { handlePuback, handlePubcomp, handlePubrec, handlePubrel } from "./handle_acks";
+import { handleAck } from "./handle_acks";
 import { handleConnect } from "./handle_connect";
 import { handleDisconnect } from "./handle_disconnect";
 import { handlePingreq } from "./handle_pingreq";
@@ -52,7 +52,7 @@ export class Broker implements PacketHandler {
   stats = new BrokerStats();
   startedAt: number;
   /** Live connections by id ("c" + id) and as a dense list for ticks. */
-  private connsById: { [key: string]: Connection } = {};
+  connsById: { [key: string]: Connection } = {};
   conns: Connection[] = [];
   /** Connections past CONNECT. */
   clientCount = 0;
@@ -72,14 +72,11 @@ export class Broker implements PacketHandler {
     this.topics = new TopicTable<Session>(config.profile.maxSubscriptions);
     this.retained = new RetainStore(config.profile.maxRetained, config.profile.maxRetainedBytes);
     this.sessions = new SessionRegistry(config.profile.maxSessions);
-    this.tx = platform.alloc.bytes(this.initialBufferSize());
+    // starts small and grows with the largest packet sent (never past the packet limit)
+    this.tx = platform.alloc.bytes(config.profile.maxPacketSize + 8 < SMALL_BUFFER ? config.profile.maxPacketSize + 8 : SMALL_BUFFER);
     this.startedAt = platform.now();
   }
 
-  private initialBufferSize(): number {
-    let max = this.profile.maxPacketSize + 8;
-    return max < SMALL_BUFFER * 4 ? max : SMALL_BUFFER * 4;
-  }
 
   /** The send buffer, grown when a packet needs more (never past the packet limit). */
   txFor(size: number): Bytes {
@@ -165,15 +162,13 @@ export class Broker implements PacketHandler {
     }
     // a second CONNECT is a protocol violation [MQTT-3.1.0-2]
     if (type === CONNECT) return ERR_PROTOCOL;
-    if (!CLIENT_TO_SERVER[type]) return ERR_PROTOCOL;
-    let required = REQUIRED_FLAGS[type];
-    // reserved flag bits must be as the spec says [MQTT-2.2.2-1], [MQTT-2.2.2-2]
-    if (required !== -1 && flags !== required) return ERR_MALFORMED;
+    // what only a server sends (CONNACK, SUBACK, UNSUBACK, PINGRESP) and the reserved types 0 and 15
+    if (type === 0 || type === 15 || type === CONNACK || type === SUBACK || type === UNSUBACK || type === PINGRESP) return ERR_PROTOCOL;
+    // reserved flag bits must be as the spec says [MQTT-2.2.2-1], [MQTT-2.2.2-2]: 2 for PUBREL,
+    // SUBSCRIBE and UNSUBSCRIBE, 0 for the rest but PUBLISH (constants.ts REQUIRED_FLAGS)
+    if (type !== PUBLISH && flags !== (type === PUBREL || type === SUBSCRIBE || type === UNSUBSCRIBE ? 2 : 0)) return ERR_MALFORMED;
     if (type === PUBLISH) return handlePublish(this, conn, flags, buf, off, len);
-    if (type === PUBACK) return handlePuback(this, conn, buf, off, len);
-    if (type === PUBREC) return handlePubrec(this, conn, buf, off, len);
-    if (type === PUBREL) return handlePubrel(this, conn, buf, off, len);
-    if (type === PUBCOMP) return handlePubcomp(this, conn, buf, off, len);
+    if (type >= PUBACK && type <= PUBCOMP) return handleAck(this, conn, type, buf, off, len);
     if (type === SUBSCRIBE) return handleSubscribe(this, conn, buf, off, len);
     if (type === UNSUBSCRIBE) return handleUnsubscribe(this, conn, buf, off, len);
     if (type === PINGREQ) return handlePingreq(this, conn, len);
@@ -216,7 +211,7 @@ export class Broker implements PacketHandler {
       let session = conn.session;
       conn.session = undefined;
       if (session !== undefined && session.connId === conn.id) this.sessions.detach(this, session);
-      this.log("disconnect " + conn.clientId + (reason !== ERR_NONE ? " (" + ERROR_NAMES[reason] + ")" : ""));
+      this.log("disconnect " + conn.clientId + (reason !== ERR_NONE ? " (" + errorName(reason) + ")" : ""));
     }
     this.transport.close(conn.id);
   }

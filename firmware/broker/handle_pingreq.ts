@@ -1,11 +1,11 @@
-import { ERR_MALFORMED, ERR_NONE } from "../codec/constants";
-import { encodePingresp } from "../codec/encode";
+import { ERR_MALFORMED, ERR_NONE, PINGRESP } from "../codec/constants";
+import { encodeEmpty } from "../codec/encode";
 import type { Broker } from "./broker";
 import type { Connection } from "./connection";
 
 /** PINGREQ: answer PINGRESP [MQTT-3.12.4-1]; it has no body. */
 export function handlePingreq(b: Broker, conn: Connection, len: number): number {
   if (len !== 0) return ERR_MALFORMED;
-  b.send(conn.id, encodePingresp(b.tx, 0));
+  b.send(conn.id, encodeEmpty(b.tx, 0, PINGRESP));
   return ERR_NONE;
 }

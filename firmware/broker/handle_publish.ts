@@ -42,7 +42,7 @@ export function handlePublish(b: Broker, conn: Connection, flags: number, buf: B
   let session = conn.session;
   if (session === undefined) return ERR_PROTOCOL;
 
-  if (qos === 2 && session.hasIncomingQos2(packetId)) {
+  if (qos === 2 && session.incomingQos2.indexOf(packetId) >= 0) {
     // a resent QoS 2 message is not delivered twice [MQTT-4.3.3-2]
     b.send(conn.id, encodeAck(b.tx, 0, PUBREC, 0, packetId));
     return ERR_NONE;

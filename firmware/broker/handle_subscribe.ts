@@ -44,8 +44,28 @@ export function handleSubscribe(b: Broker, conn: Connection, buf: Bytes, off: nu
     count++;
   }
 
-  let session = conn.session as Session;
-  let profile = b.profile;
+  const session = conn.session as Session;
+  const profile = b.profile;
+  // one filter: the code for the SUBACK (nested: on Espruino a module-level function costs memory)
+  const subscribeOne = (f: number, len: number, filter: string, qos: number): number => {
+    if (len > profile.maxTopicLength || countLevels(buf, f, len) > profile.maxTopicLevels) return SUBACK_FAILURE;
+    if (session.acl !== undefined && !aclAllowsSubscribe(session.acl, filter)) return SUBACK_FAILURE;
+    const existing = session.filters.indexOf(filter);
+    if (existing < 0) {
+      if (session.filters.length >= profile.maxSubscriptionsPerClient) return SUBACK_FAILURE;
+      if (b.platform.lowMemory !== undefined && b.platform.lowMemory()) return SUBACK_FAILURE;
+    }
+    const added = b.topics.add(filter, session, qos);
+    if (added === ADD_FULL) return SUBACK_FAILURE;
+    if (added === ADD_NEW) {
+      session.filters.push(filter);
+      session.filterQos.push(qos);
+    } else {
+      // the same filter again replaces the old subscription [MQTT-3.8.4-3]
+      session.filterQos[existing] = qos;
+    }
+    return qos;
+  };
   p = off + 2;
   for (let i = 0; i < count; i++) {
     let flen2 = buf[p] * 256 + buf[p + 1];
@@ -54,7 +74,7 @@ export function handleSubscribe(b: Broker, conn: Connection, buf: Bytes, off: nu
     p = f2 + flen2 + 1;
     let filter = bytesToString(buf, f2, flen2);
     granted[i] = filter;
-    codes[i] = subscribeOne(b, session, buf, f2, flen2, filter, qos);
+    codes[i] = subscribeOne(f2, flen2, filter, qos);
     if (codes[i] !== SUBACK_FAILURE) b.log("subscribe " + conn.clientId + " " + filter + " qos " + codes[i]);
   }
   b.send(conn.id, encodeSuback(b.txFor(5 + count), 0, packetId, codes, count));
@@ -75,25 +95,4 @@ export function handleSubscribe(b: Broker, conn: Connection, buf: Bytes, off: nu
   }
   for (let j = 0; j < count; j++) granted[j] = "";
   return ERR_NONE;
-}
-
-function subscribeOne(b: Broker, session: Session, buf: Bytes, off: number, len: number, filter: string, qos: number): number {
-  let profile = b.profile;
-  if (len > profile.maxTopicLength || countLevels(buf, off, len) > profile.maxTopicLevels) return SUBACK_FAILURE;
-  if (session.acl !== undefined && !aclAllowsSubscribe(session.acl, filter)) return SUBACK_FAILURE;
-  let existing = session.findFilter(filter);
-  if (existing < 0) {
-    if (session.filters.length >= profile.maxSubscriptionsPerClient) return SUBACK_FAILURE;
-    if (b.platform.lowMemory !== undefined && b.platform.lowMemory()) return SUBACK_FAILURE;
-  }
-  let added = b.topics.add(filter, session, qos);
-  if (added === ADD_FULL) return SUBACK_FAILURE;
-  if (added === ADD_NEW) {
-    session.filters.push(filter);
-    session.filterQos.push(qos);
-  } else {
-    // the same filter again replaces the old subscription [MQTT-3.8.4-3]
-    session.filterQos[existing] = qos;
-  }
-  return qos;
 }

@@ -1,5 +1,5 @@
-import { ERR_MALFORMED, ERR_NONE, ERR_PROTOCOL } from "../codec/constants";
-import { encodeUnsuback } from "../codec/encode";
+import { ERR_MALFORMED, ERR_NONE, ERR_PROTOCOL, UNSUBACK } from "../codec/constants";
+import { encodeAck } from "../codec/encode";
 import { validUtf8 } from "../codec/utf8";
 import { Bytes } from "../platform";
 import { Session } from "../session/session";
@@ -28,13 +28,13 @@ export function handleUnsubscribe(b: Broker, conn: Connection, buf: Bytes, off: 
     let n = buf[p] * 256 + buf[p + 1];
     let filter = bytesToString(buf, p + 2, n);
     p += 2 + n;
-    let i = session.findFilter(filter);
+    let i = session.filters.indexOf(filter);
     if (i < 0) continue;
     b.topics.remove(filter, session);
     session.filters.splice(i, 1);
     session.filterQos.splice(i, 1);
     b.log("unsubscribe " + conn.clientId + " " + filter);
   }
-  b.send(conn.id, encodeUnsuback(b.tx, 0, packetId));
+  b.send(conn.id, encodeAck(b.tx, 0, UNSUBACK, 0, packetId));
   return ERR_NONE;
 }

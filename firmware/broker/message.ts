@@ -20,11 +20,6 @@ export class StoredMessage {
     this.qos = qos;
     this.retain = retain;
   }
-
-  /** Bytes this message costs, for budgets. */
-  size(): number {
-    return this.topicLen + this.payloadLen;
-  }
 }
 
 export function storeMessage(

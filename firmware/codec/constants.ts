@@ -58,8 +58,7 @@ export const CLIENT_TO_SERVER: boolean[] = [
   false, true, false, true, true, true, true, true, true, false, true, false, true, false, true, false,
 ];
 
-export const ERROR_NAMES: string[] = [
-  "none", "protocol error", "malformed packet", "packet too large", "not authorized",
-  "refused", "keepalive expired", "session taken over", "socket closed", "no CONNECT in time",
-  "broker shutting down", "send queue full",
-];
+/** A closing reason for logs. Built when asked: a table kept in memory would cost JsVars on a board. */
+export function errorName(code: number): string {
+  return "none|protocol error|malformed packet|packet too large|not authorized|refused|keepalive expired|session taken over|socket closed|no CONNECT in time|broker shutting down|send queue full".split("|")[code];
+}

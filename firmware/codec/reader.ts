@@ -34,15 +34,6 @@ export class PacketReader {
     this.initialSize = initialSize;
   }
 
-  /** Bytes of the fixed header: 1 + length of the remaining-length field. */
-  headerLength(): number {
-    let r = this.remaining;
-    if (r < 128) return 2;
-    if (r < 16384) return 3;
-    if (r < 2097152) return 4;
-    return 5;
-  }
-
   /** Feed bytes; returns ERR_NONE or the error that must close the connection. */
   feed(src: Bytes, off: number, len: number, sink: PacketSink): number {
     let end = off + len;
@@ -64,7 +55,9 @@ export class PacketReader {
           continue;
         }
         if (this.remaining > MAX_REMAINING_LENGTH) return ERR_MALFORMED;
-        if (this.remaining + this.headerLength() > this.maxPacket) return ERR_TOO_LARGE;
+        // the whole packet, fixed header included, must fit the limit
+        const r = this.remaining;
+        if (r + (r < 128 ? 2 : r < 16384 ? 3 : r < 2097152 ? 4 : 5) > this.maxPacket) return ERR_TOO_LARGE;
         if (this.remaining === 0) {
           this.state = STATE_HEADER;
           let e0 = sink.onPacket(this.first, src, i, 0);
@@ -93,6 +86,8 @@ export class PacketReader {
         this.have = h + take;
         if (this.have === this.remaining) {
           this.state = STATE_HEADER;
+          // a buffer grown for one large packet is not kept: it would pin that memory per connection
+          if (dst.length > this.initialSize) this.buf = undefined;
           let e2 = sink.onPacket(this.first, dst, 0, this.remaining);
           if (e2 !== ERR_NONE) return e2;
         }
@@ -100,6 +95,7 @@ export class PacketReader {
     }
     return ERR_NONE;
   }
+
 
   /** True when part of a packet has been read and the rest is awaited. */
   midPacket(): boolean {
@@ -118,9 +114,4 @@ export class PacketReader {
     return next;
   }
 
-  /** Give the gathering buffer back when it grew past its initial size (after a large packet). */
-  shrink(): void {
-    let cur = this.buf;
-    if (cur !== undefined && cur.length > this.initialSize && this.state === STATE_HEADER) this.buf = undefined;
-  }
 }

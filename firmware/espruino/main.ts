@@ -6,13 +6,15 @@
  * Memory is the constraint (about 4,000 JsVars for everything): one shared
  * receive buffer for all sockets, one closure set per connection, nothing
  * created per message but the string handed to socket.write (Espruino sockets
- * take strings only).
+ * take strings only). Code that runs once (set-up, Wi-Fi, loading state) is
+ * nested inside start(): a function at module level costs JsVars for as long
+ * as the broker runs, a nested one only while its parent is alive.
  */
 import { Broker } from "../broker/broker";
-import { BrokerConfig } from "../config";
-import { Bytes, Platform, Storage, Transport } from "../platform";
-import { restoreState, serializeState, validState } from "../session/persist";
 import { publishSys } from "../broker/sys_tree";
+import { BrokerConfig } from "../config";
+import { Bytes, Transport } from "../platform";
+import { restoreState, serializeState, validState } from "../session/persist";
 
 declare const global: any;
 declare function print(...args: any[]): void;
@@ -28,34 +30,8 @@ interface BoardConfig {
   verbose: boolean;
 }
 
-/** Espruino's built-in modules. Through `global` so the bundler leaves the call alone. */
-function espruinoModule(name: string): any {
-  return global.require(name);
-}
-
-const CONFIG_FILE = "mqtt.json";
 /** Socket data arrives at most 536 bytes a call; the shared buffer takes it without allocating. */
 const CHUNK = 536;
-/** Two state files, written alternately: the new one is complete before the old one is erased. */
-const STATE_FILES = ["mqtt.st0", "mqtt.st1"];
-
-class EspruinoStorage implements Storage {
-  s: any = espruinoModule("Storage");
-  read(name: string): string | undefined {
-    const v = this.s.read(name);
-    return v === undefined ? undefined : v;
-  }
-  write(name: string, data: string): boolean {
-    try {
-      return this.s.write(name, data) === true;
-    } catch (e) {
-      return false;
-    }
-  }
-  erase(name: string): void {
-    this.s.erase(name);
-  }
-}
 
 /** Sockets by id, each with the bytes it has queued, for backpressure and 'drain'. */
 class NetTransport implements Transport {
@@ -89,154 +65,151 @@ class NetTransport implements Transport {
 }
 
 let broker: Broker | undefined = undefined;
-let stateIndex = 0;
-let generation = 0;
-let lastSaved = "";
 
-/**
- * Persisted state: two files, each "generation:state". A save writes the file
- * not holding the newest state, then erases the other; at boot the valid file
- * with the higher generation wins. A write torn by a power cut fails the
- * state's checksum, so the board comes back with the old state or the new one.
- */
-function loadState(b: Broker, storage: EspruinoStorage): void {
-  let best = -1;
-  let bestGen = -1;
-  let bestData = "";
-  for (let i = 0; i < STATE_FILES.length; i++) {
-    const data = storage.read(STATE_FILES[i]);
-    if (data === undefined) continue;
-    const colon = data.indexOf(":");
-    if (colon < 1) continue;
-    const gen = parseInt(data.substring(0, colon), 10);
-    const body = data.substring(colon + 1);
-    if (gen > bestGen && validState(body)) {
-      best = i;
-      bestGen = gen;
-      bestData = body;
-    }
+/** Start the broker from the configuration in Storage (mqtt.json). */
+export function start(): void {
+  if (broker !== undefined) return;
+  // Espruino's built-in modules, through `global` so the bundler leaves the call alone
+  const storage = global.require("Storage");
+  const cfg = storage.readJSON("mqtt.json", true) as BoardConfig | undefined;
+  if (cfg === undefined) {
+    print("mqtt: no mqtt.json in Storage; flash with npm run flash");
+    return;
   }
-  if (best < 0) return;
-  if (restoreState(b, bestData)) {
-    stateIndex = best;
-    generation = bestGen;
-    lastSaved = bestData;
-  }
-}
-
-function saveState(b: Broker, storage: EspruinoStorage): void {
-  const data = serializeState(b);
-  if (data === lastSaved) return;
-  const next = (stateIndex + 1) % STATE_FILES.length;
-  storage.erase(STATE_FILES[next]);
-  if (!storage.write(STATE_FILES[next], (generation + 1) + ":" + data)) return;
-  storage.erase(STATE_FILES[stateIndex]);
-  stateIndex = next;
-  generation++;
-  lastSaved = data;
-}
-
-function platformFor(cfg: BoardConfig, storage: EspruinoStorage): Platform {
-  const crypto = espruinoModule("crypto");
-  const budget = cfg.config.profile.memoryBudget;
-  return {
+  const config = cfg.config;
+  const profile = config.profile;
+  const crypto = global.require("crypto");
+  const transport = new NetTransport();
+  const b = new Broker(config, {
     alloc: { bytes: (n: number) => new Uint8Array(n) },
     hashes: { sha256: (s: string) => E.toString(crypto.SHA256(s)) },
-    storage: storage,
     now: () => Date.now(),
     random: (n: number) => Math.floor(Math.random() * n),
     log: cfg.verbose ? (line: string) => print(line) : () => {},
     memoryUsed: () => process.memory(false).usage,
     // refuse new clients and subscriptions before the pool runs dry; over budget, collect the
     // garbage first (cycles are only freed by the mark-sweep, which a busy broker never idles into)
-    lowMemory: () => budget > 0 && process.memory(false).usage > budget && process.memory().usage > budget,
-  };
-}
+    lowMemory: () => profile.memoryBudget > 0 && process.memory(false).usage > profile.memoryBudget &&
+      process.memory().usage > profile.memoryBudget,
+  }, transport);
+  broker = b;
 
-function listen(b: Broker, transport: NetTransport, port: number): void {
-  const chunk = new Uint8Array(CHUNK);
-  espruinoModule("net").createServer((sock: any) => {
-    const id = b.accept("0.0.0.0");
-    const key = "s" + id;
-    transport.socks[key] = sock;
-    transport.queue[key] = 0;
-    sock.on("data", (d: string) => {
-      let off = 0;
-      while (off < d.length) {
-        const n = d.length - off < CHUNK ? d.length - off : CHUNK;
-        // Espruino's Uint8Array.set takes a binary string as it is
-        (chunk as any).set(off === 0 && n === d.length ? d : d.substr(off, n), 0);
-        b.data(id, chunk, 0, n);
-        off += n;
+  /*
+   * Persisted state: two files, each "generation:state". A save writes the
+   * file not holding the newest state, then erases the other; at boot the
+   * valid file with the higher generation wins. A write torn by a power cut
+   * fails the state's checksum, so the board comes back with the old state or
+   * the new one. Saves are at most one per persistIntervalMs (autosave_interval),
+   * and only when something changed, to spare the flash.
+   */
+  let stateIndex = 0;
+  let generation = 0;
+  // what was saved last, as a CRC: keeping the string itself would hold its size in JsVars
+  let lastSaved = -1;
+  if (config.persistence) {
+    let best = "";
+    let bestGen = -1;
+    for (let i = 0; i < 2; i++) {
+      const data = storage.read("mqtt.st" + i);
+      if (data === undefined) continue;
+      const colon = data.indexOf(":");
+      const gen = colon > 0 ? parseInt(data.substring(0, colon), 10) : -1;
+      const body = data.substring(colon + 1);
+      if (gen > bestGen && validState(body)) {
+        bestGen = gen;
+        stateIndex = i;
+        best = body;
       }
-    });
-    sock.on("drain", () => {
-      transport.queue[key] = 0;
-    });
-    sock.on("close", () => {
-      delete transport.socks[key];
-      delete transport.queue[key];
-      // the socket and these closures hold each other: reference counting alone would never free them
-      sock.removeAllListeners();
-      b.closed(id);
-    });
-  }).listen(port);
-}
+    }
+    if (bestGen >= 0 && restoreState(b, best)) {
+      generation = bestGen;
+      lastSaved = E.CRC32(best);
+    }
+  }
 
-function joinWifi(cfg: BoardConfig, then: () => void): void {
+  const port = config.listeners.length > 0 ? config.listeners[0].port : 1883;
+  const listen = () => {
+    const chunk = new Uint8Array(CHUNK);
+    global.require("net").createServer((sock: any) => {
+      const id = b.accept("0.0.0.0");
+      const key = "s" + id;
+      transport.socks[key] = sock;
+      transport.queue[key] = 0;
+      sock.on("data", (d: string) => {
+        for (let off = 0; off < d.length; off += CHUNK) {
+          const n = d.length - off < CHUNK ? d.length - off : CHUNK;
+          // Espruino's Uint8Array.set takes a binary string as it is
+          (chunk as any).set(off === 0 && n === d.length ? d : d.substr(off, n), 0);
+          b.data(id, chunk, 0, n);
+        }
+      });
+      sock.on("drain", () => {
+        transport.queue[key] = 0;
+      });
+      sock.on("close", () => {
+        delete transport.socks[key];
+        delete transport.queue[key];
+        // the socket and these closures hold each other: reference counting alone would never free them
+        sock.removeAllListeners();
+        b.closed(id);
+      });
+    }).listen(port);
+    print("mqtt: broker listening on port " + port);
+  };
+
   const w = cfg.wifi;
   if (w === undefined) {
-    then(); // no Wi-Fi configured (Espruino's Linux build: the network is already up)
-    return;
+    listen(); // no Wi-Fi configured (Espruino's Linux build: the network is already up)
+  } else {
+    // only required when configured: asking for a module a build lacks costs the whole pool
+    const wifi = global.require("Wifi");
+    if (w.hostname !== "") wifi.setHostname(w.hostname);
+    if (w.ap) {
+      wifi.startAP(w.ssid, { password: w.password, authMode: "wpa2" }, () => listen());
+    } else {
+      let listening = false;
+      const attempt = (delay: number) => {
+        wifi.connect(w.ssid, { password: w.password }, (err: any) => {
+          if (err) {
+            // retry with backoff, at most a minute apart
+            setTimeout(() => attempt(delay < 60000 ? delay * 2 : delay), delay);
+            return;
+          }
+          wifi.getIP((e: any, ip: any) => print("mqtt: wifi up " + (ip ? ip.ip : "")));
+          if (!listening) listen();
+          listening = true;
+        });
+      };
+      attempt(1000);
+    }
   }
-  // only required when configured: asking for a module a build lacks costs the whole pool
-  const wifi = espruinoModule("Wifi");
-  if (w.hostname !== "") wifi.setHostname(w.hostname);
-  if (w.ap) {
-    wifi.startAP(w.ssid, { password: w.password, authMode: "wpa2" }, () => then());
-    return;
-  }
-  const attempt = (delay: number) => {
-    wifi.connect(w.ssid, { password: w.password }, (err: any) => {
-      if (err) {
-        // retry with backoff, at most a minute apart
-        setTimeout(() => attempt(delay < 60000 ? delay * 2 : delay), delay);
-        return;
-      }
-      wifi.getIP((e: any, ip: any) => print("mqtt: wifi up " + (ip ? ip.ip : "")));
-      then();
-    });
-  };
-  attempt(1000);
-}
 
-/** Start the broker from the configuration in Storage. */
-export function start(): void {
-  if (broker !== undefined) return;
-  const storage = new EspruinoStorage();
-  const cfg = storage.s.readJSON(CONFIG_FILE, true) as BoardConfig | undefined;
-  if (cfg === undefined) {
-    print("mqtt: no " + CONFIG_FILE + " in Storage; flash with npm run flash");
-    return;
-  }
-  const transport = new NetTransport();
-  const b = new Broker(cfg.config, platformFor(cfg, storage), transport);
-  broker = b;
-  if (cfg.config.persistence) loadState(b, storage);
-  const port = cfg.config.listeners.length > 0 ? cfg.config.listeners[0].port : 1883;
-  joinWifi(cfg, () => {
-    listen(b, transport, port);
-    print("mqtt: broker listening on port " + port);
-  });
   let lastSave = Date.now();
   setInterval(() => {
     b.tick();
     publishSys(b);
-    if (cfg.config.persistence && Date.now() - lastSave >= cfg.config.profile.persistIntervalMs) {
+    if (config.persistence && Date.now() - lastSave >= profile.persistIntervalMs) {
       lastSave = Date.now();
-      saveState(b, storage);
+      const data = serializeState(b);
+      const sum = E.CRC32(data);
+      if (sum !== lastSaved) {
+        const next = 1 - stateIndex;
+        storage.erase("mqtt.st" + next);
+        let ok = false;
+        try {
+          ok = storage.write("mqtt.st" + next, (generation + 1) + ":" + data) === true;
+        } catch (e) {
+          ok = false; // flash full: keep the old state
+        }
+        if (ok) {
+          storage.erase("mqtt.st" + stateIndex);
+          stateIndex = next;
+          generation++;
+          lastSaved = sum;
+        }
+      }
     }
-  }, cfg.config.profile.tickMs);
+  }, profile.tickMs);
 }
 
 /** For the console and device tests: the running broker. */

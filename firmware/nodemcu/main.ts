@@ -63,6 +63,12 @@ const FILE_CHUNK = 1024;
 const WRAP_US = 2147483648;
 /** Refuse new clients and subscriptions when the free heap (node.heap(), bytes) falls under this. */
 const HEAP_RESERVE = 4096;
+/**
+ * NodeMCU closes a server's connection after this many seconds without
+ * traffic (30 unless told): keepalive is the broker's business
+ * [MQTT-3.1.2-24], so the longest NodeMCU takes.
+ */
+const IDLE_TIMEOUT_S = 28800;
 
 /** Unwritten slots of a byte table read 0, as in a Uint8Array. */
 const ZERO_META = {
@@ -306,9 +312,24 @@ class Clock {
   }
 }
 
+/**
+ * Over the memory budget: profile.memoryBudget is KB of Lua heap the broker
+ * may add to what the heap held when it started (its code is not counted,
+ * whether it sits in the Lua Flash Store or in RAM), and node.heap() must
+ * keep HEAP_RESERVE bytes for lwIP. Garbage counts until collected, so a
+ * full collection comes before a refusal.
+ */
+function overBudget(budget: number, startKb: number): boolean {
+  let over = (budget > 0 && collectgarbage("count") - startKb > budget) || node.heap() < HEAP_RESERVE;
+  if (!over) return false;
+  collectgarbage("collect");
+  return (budget > 0 && collectgarbage("count") - startKb > budget) || node.heap() < HEAP_RESERVE;
+}
+
 function platformFor(cfg: BoardConfig, clock: Clock): Platform {
   const budget = cfg.config.profile.memoryBudget;
   const verbose = cfg.verbose;
+  const startKb = collectgarbage("count");
   return {
     alloc: { bytes: (n: number) => allocBytes(n) },
     hashes: {
@@ -321,8 +342,8 @@ function platformFor(cfg: BoardConfig, clock: Clock): Platform {
       if (verbose) print("mqtt: " + line);
     },
     memoryUsed: () => collectgarbage("count"),
-    // refuse new clients and subscriptions before the heap runs out (budget: KB of Lua heap)
-    lowMemory: () => (budget > 0 && collectgarbage("count") > budget) || node.heap() < HEAP_RESERVE,
+    // refuse new clients and subscriptions before the heap runs out
+    lowMemory: () => overBudget(budget, startKb),
   };
 }
 
@@ -442,7 +463,7 @@ export function start(cfg?: BoardConfig): Broker | undefined {
   const servers: NetServer[] = [];
   const listeners = c.config.listeners;
   for (let i = 0; i < listeners.length; i++) {
-    const srv = net.createServer(net.TCP, 30);
+    const srv = net.createServer(net.TCP, IDLE_TIMEOUT_S);
     srv.listen(listeners[i].port, (sock: NetSocket) => accept(b, transport, sock, view));
     servers.push(srv);
     print("mqtt: broker listening on port " + listeners[i].port);

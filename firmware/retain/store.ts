@@ -32,16 +32,16 @@ export class RetainStore {
   set(topic: string, msg: StoredMessage): boolean {
     let key = "t" + topic;
     let old = this.index[key];
-    let oldSize = old !== undefined ? old.size() : 0;
+    const oldSize = old !== undefined ? old.topicLen + old.payloadLen : 0;
     let newCount = old !== undefined ? this.list.length : this.list.length + 1;
-    if (newCount > this.maxCount || this.bytes - oldSize + msg.size() > this.maxBytes) {
+    if (newCount > this.maxCount || this.bytes - oldSize + (msg.topicLen + msg.payloadLen) > this.maxBytes) {
       this.refused++;
       return false;
     }
     if (old !== undefined) this.removeFromList(old);
     this.index[key] = msg;
     this.list.push(msg);
-    this.bytes += msg.size() - oldSize;
+    this.bytes += (msg.topicLen + msg.payloadLen) - oldSize;
     return true;
   }
 
@@ -52,7 +52,7 @@ export class RetainStore {
     if (old === undefined) return;
     delete this.index[key];
     this.removeFromList(old);
-    this.bytes -= old.size();
+    this.bytes -= (old.topicLen + old.payloadLen);
   }
 
   private removeFromList(msg: StoredMessage): void {

@@ -82,26 +82,4 @@ export class Session implements Subscriber {
     for (let i = 0; i < list.length; i++) if (list[i].packetId === packetId) return i;
     return -1;
   }
-
-  findFilter(filter: string): number {
-    let list = this.filters;
-    for (let i = 0; i < list.length; i++) if (list[i] === filter) return i;
-    return -1;
-  }
-
-  hasIncomingQos2(packetId: number): boolean {
-    let list = this.incomingQos2;
-    for (let i = 0; i < list.length; i++) if (list[i] === packetId) return true;
-    return false;
-  }
-
-  releaseIncomingQos2(packetId: number): void {
-    let list = this.incomingQos2;
-    for (let i = 0; i < list.length; i++) {
-      if (list[i] === packetId) {
-        list.splice(i, 1);
-        return;
-      }
-    }
-  }
 }

@@ -29,9 +29,6 @@ class TopicNode<T extends Subscriber> {
     this.level = level;
     this.parent = parent;
   }
-  empty(): boolean {
-    return this.subs.length === 0 && this.children.length === 0 && this.plus === undefined && this.hash === undefined;
-  }
 }
 
 export const ADD_NEW = 1;
@@ -203,7 +200,7 @@ export class TopicTable<T extends Subscriber> {
   /** Drop nodes left empty, so unsubscribing gives the memory back. */
   private prune(node: TopicNode<T>): void {
     let n: TopicNode<T> | undefined = node;
-    while (n !== undefined && n.parent !== undefined && n.empty()) {
+    while (n !== undefined && n.parent !== undefined && n.subs.length === 0 && n.children.length === 0 && n.plus === undefined && n.hash === undefined) {
       let parent: TopicNode<T> = n.parent;
       if (parent.plus === n) parent.plus = undefined;
       else if (parent.hash === n) parent.hash = undefined;
