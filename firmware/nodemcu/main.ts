@@ -21,7 +21,7 @@ import { Broker } from "../broker/broker";
 import { publishSys } from "../broker/sys_tree";
 import { BrokerConfig } from "../config";
 import { Bytes, Platform, Storage, Transport } from "../platform";
-import { restoreState, serializeState } from "../session/persist";
+import { restoreState, serializeState, validState } from "../session/persist";
 import {
   FileModule, LuaStringLib, LuaTableLib, NetModule, NetServer, NetSocket, NodeModule, Timer, TmrModule,
 } from "./nodemcu";
@@ -136,6 +136,8 @@ class Link {
 
 class NodeMcuTransport implements Transport {
   links: { [key: string]: Link } = {};
+  /** The same links keyed by their socket object (a Lua table key; typed as a string key for TypeScript). */
+  bySock: { [sock: string]: Link } = {};
   broker: Broker | undefined = undefined;
   /** Per-connection bound on queued bytes: past it the client is too slow and is disconnected. */
   limit: number;
@@ -224,6 +226,7 @@ class NodeMcuTransport implements Transport {
     link.dead = true;
     link.queue = [];
     if (this.links["c" + link.id] === link) delete this.links["c" + link.id];
+    if (this.bySock[link.sock as unknown as string] === link) delete this.bySock[link.sock as unknown as string];
   }
 
   /** Over the queue bound or a failed send: close it after this callback, then tell the broker. */
@@ -350,6 +353,8 @@ function platformFor(cfg: BoardConfig, clock: Clock): Platform {
 interface Running {
   broker: Broker;
   transport: NodeMcuTransport;
+  /** Received chunks are handed to the broker through this one view. */
+  view: View;
   servers: NetServer[];
   timer: Timer;
   cfg: BoardConfig;
@@ -357,48 +362,122 @@ interface Running {
 }
 
 let running: Running | undefined = undefined;
+
+/*
+ * Persisted state: two files, each "generation:state". A save writes the
+ * file not holding the newest state, then removes the other; at boot the
+ * valid file with the higher generation wins. A write torn by a power cut
+ * fails the state's checksum, so the board comes back with the old state or
+ * the new one. Saves are at most one per persistIntervalMs, and only when
+ * something changed (a sum of the state is kept, not the state itself).
+ */
 let stateIndex = 0;
-let lastSaved = "";
+let generation = 0;
+let lastSum = -1;
+
+/** Adler-style sum of a string, integer arithmetic only. */
+function sumOf(s: string): number {
+  let a = 1;
+  let b = 0;
+  for (let i = 0; i < s.length; i++) {
+    a = (a + s.charCodeAt(i)) % 65521;
+    b = (b + a) % 65521;
+  }
+  return b * 65536 + a;
+}
+
+/** The decimal generation before the colon; -1 when there is none. */
+function generationOf(data: string, colon: number): number {
+  if (colon <= 0 || colon > 9) return -1;
+  let n = 0;
+  for (let i = 0; i < colon; i++) {
+    const d = data.charCodeAt(i) - 48;
+    if (d < 0 || d > 9) return -1;
+    n = n * 10 + d;
+  }
+  return n;
+}
 
 function loadState(b: Broker, storage: Storage): void {
-  // the newer valid file wins; a torn one fails its checksum and is ignored
+  let best = "";
+  let bestGen = -1;
   for (let i = 0; i < STATE_FILES.length; i++) {
     const data = storage.read(STATE_FILES[i]);
     if (data === undefined) continue;
-    if (restoreState(b, data)) {
+    const colon = data.indexOf(":");
+    const gen = generationOf(data, colon);
+    const body = data.substring(colon + 1);
+    if (gen > bestGen && validState(body)) {
+      bestGen = gen;
       stateIndex = i;
-      lastSaved = data;
-      return;
+      best = body;
     }
+  }
+  if (bestGen >= 0 && restoreState(b, best)) {
+    generation = bestGen;
+    lastSum = sumOf(best);
   }
 }
 
 function saveState(b: Broker, storage: Storage): void {
   const data = serializeState(b);
-  if (data === lastSaved) return;
+  const sum = sumOf(data);
+  if (sum === lastSum) return;
   // write the new file, then remove the old one
   const next = (stateIndex + 1) % STATE_FILES.length;
   storage.erase(STATE_FILES[next]);
-  if (!storage.write(STATE_FILES[next], data)) return;
+  if (!storage.write(STATE_FILES[next], (generation + 1) + ":" + data)) return; // flash full: the old state stays
   storage.erase(STATE_FILES[stateIndex]);
   stateIndex = next;
-  lastSaved = data;
+  generation++;
+  lastSum = sum;
 }
 
-function accept(b: Broker, transport: NodeMcuTransport, sock: NetSocket, view: View): void {
-  let peer = sock.getpeer();
-  const id = b.accept(peer !== undefined ? peer : "0.0.0.0");
+/*
+ * One set of socket callbacks for every connection: each finds its
+ * connection by socket (a Lua table keyed by the socket object), so a
+ * connection costs no closures of its own.
+ */
+function onReceive(sock: NetSocket, data: string): void {
+  const r = running;
+  if (r === undefined) return;
+  const link: Link | undefined = r.transport.bySock[sock as unknown as string];
+  if (link === undefined || link.dead) return;
+  const view = r.view;
+  view.s = data;
+  view.length = data.length;
+  r.broker.data(link.id, view as unknown as Bytes, 0, data.length);
+  view.s = "";
+}
+
+function onSent(sock: NetSocket): void {
+  const r = running;
+  if (r === undefined) return;
+  const link: Link | undefined = r.transport.bySock[sock as unknown as string];
+  if (link !== undefined) r.transport.sent(link);
+}
+
+function onDisconnection(sock: NetSocket): void {
+  const r = running;
+  if (r === undefined) return;
+  const link: Link | undefined = r.transport.bySock[sock as unknown as string];
+  if (link !== undefined) r.transport.gone(link);
+}
+
+function onConnection(sock: NetSocket): void {
+  const r = running;
+  if (r === undefined) {
+    sock.close();
+    return;
+  }
+  const peer = sock.getpeer();
+  const id = r.broker.accept(peer !== undefined ? peer : "0.0.0.0");
   const link = new Link(id, sock);
-  transport.links["c" + id] = link;
-  sock.on("receive", (_s: NetSocket, data: string) => {
-    if (link.dead) return;
-    view.s = data;
-    view.length = data.length;
-    b.data(id, view as unknown as Bytes, 0, data.length);
-    view.s = "";
-  });
-  sock.on("sent", () => transport.sent(link));
-  sock.on("disconnection", () => transport.gone(link));
+  r.transport.links["c" + id] = link;
+  r.transport.bySock[sock as unknown as string] = link;
+  sock.on("receive", onReceive);
+  sock.on("sent", onSent);
+  sock.on("disconnection", onDisconnection);
 }
 
 function joinWifi(cfg: BoardConfig): void {
@@ -455,21 +534,23 @@ export function start(cfg?: BoardConfig): Broker | undefined {
   transport.broker = b;
   if (c.config.persistence) {
     stateIndex = 0;
-    lastSaved = "";
+    generation = 0;
+    lastSum = -1;
     loadState(b, storage);
   }
   joinWifi(c);
   const view = setmetatable({ s: "", length: 0 }, VIEW_META) as View;
   const servers: NetServer[] = [];
+  const timer = tmr.create();
+  running = { broker: b, transport: transport, view: view, servers: servers, timer: timer, cfg: c, storage: storage };
   const listeners = c.config.listeners;
   for (let i = 0; i < listeners.length; i++) {
     const srv = net.createServer(net.TCP, IDLE_TIMEOUT_S);
-    srv.listen(listeners[i].port, (sock: NetSocket) => accept(b, transport, sock, view));
+    srv.listen(listeners[i].port, onConnection);
     servers.push(srv);
     print("mqtt: broker listening on port " + listeners[i].port);
   }
   let lastSave = clock.now();
-  const timer = tmr.create();
   timer.alarm(profile.tickMs, tmr.ALARM_AUTO, () => {
     transport.runPending();
     b.tick();
@@ -479,7 +560,6 @@ export function start(cfg?: BoardConfig): Broker | undefined {
       saveState(b, storage);
     }
   });
-  running = { broker: b, transport: transport, servers: servers, timer: timer, cfg: c, storage: storage };
   return b;
 }
 
