@@ -10,9 +10,11 @@ import { BoardProfile } from "../profile";
 import { RetainStore } from "../retain/store";
 import { Session } from "../session/session";
 import { SessionRegistry } from "../session/registry";
-import { TopicTable } from "../topics/table";
+import { SubscriptionList } from "../topics/list";
+import { SubscriptionIndex, TopicTable } from "../topics/table";
 import { AWAIT_CONNECT, CLOSED, CONNECTED, Connection, PacketHandler } from "./connection";
 import { publishWill } from "./deliver";
+import { Guard, guardTick } from "./guard";
 import { handleAck } from "./handle_acks";
 import { handleConnect } from "./handle_connect";
 import { handleDisconnect } from "./handle_disconnect";
@@ -33,6 +35,8 @@ export class BrokerStats {
   connectionsRefused = 0;
 }
 
+/** Up to this many subscriptions in all, a flat list beats a trie (in memory, and in speed at that size). */
+const FLAT_SUBSCRIPTIONS = 256;
 /** Initial size of a connection's gathering buffer and of the shared send buffer. */
 const SMALL_BUFFER = 256;
 
@@ -46,7 +50,7 @@ export class Broker implements PacketHandler {
   profile: BoardProfile;
   platform: Platform;
   transport: Transport;
-  topics: TopicTable<Session>;
+  topics: SubscriptionIndex<Session>;
   retained: RetainStore;
   sessions: SessionRegistry;
   stats = new BrokerStats();
@@ -63,13 +67,18 @@ export class Broker implements PacketHandler {
   sysPublishedAt = -1;
   /** Scratch list for matched subscribers: reused for every publish. */
   targets: Session[] = [];
+  /** Flood and slow-consumer counters (guard.ts). */
+  guard = new Guard();
 
   constructor(config: BrokerConfig, platform: Platform, transport: Transport) {
     this.config = config;
     this.profile = config.profile;
     this.platform = platform;
     this.transport = transport;
-    this.topics = new TopicTable<Session>(config.profile.maxSubscriptions);
+    // a board's few dozen subscriptions fit a flat list best; the desktop's many need the trie
+    this.topics = config.profile.maxSubscriptions <= FLAT_SUBSCRIPTIONS
+      ? new SubscriptionList<Session>(config.profile.maxSubscriptions)
+      : new TopicTable<Session>(config.profile.maxSubscriptions);
     this.retained = new RetainStore(config.profile.maxRetained, config.profile.maxRetainedBytes);
     this.sessions = new SessionRegistry(config.profile.maxSessions);
     // starts small and grows with the largest packet sent (never past the packet limit)
@@ -132,6 +141,7 @@ export class Broker implements PacketHandler {
         if (now - c.lastReceived > c.keepaliveMs * 1.5) this.disconnect(c, ERR_KEEPALIVE);
       }
     }
+    guardTick(this, now);
   }
 
   /** Close every connection (wills are not published for a shutdown, as mosquitto). */

@@ -1,9 +1,9 @@
 import { Session } from "./session";
-import { TopicTable } from "../topics/table";
+import { SubscriptionIndex } from "../topics/table";
 
 /** What the registry needs of the broker: the table to drop subscriptions from, and a clock. */
 export interface SessionOwner {
-  topics: TopicTable<Session>;
+  topics: SubscriptionIndex<Session>;
   platform: { now(): number };
 }
 

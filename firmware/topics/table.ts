@@ -9,6 +9,15 @@ export interface Subscriber {
   matchQos: number;
 }
 
+/** What the broker needs of a subscription table: the trie below, or the flat list of list.ts. */
+export interface SubscriptionIndex<T extends Subscriber> {
+  count: number;
+  capacity: number;
+  add(filter: string, subscriber: T, qos: number): number;
+  remove(filter: string, subscriber: T): boolean;
+  match(buf: Bytes, off: number, len: number, out: T[]): number;
+}
+
 export class SubEntry<T extends Subscriber> {
   subscriber: T;
   qos: number;
@@ -41,7 +50,7 @@ export const ADD_FULL = -1;
  * in place and fills a caller's list with each subscriber once, at the highest
  * QoS of its matching filters [MQTT-3.3.5-1]; it allocates nothing.
  */
-export class TopicTable<T extends Subscriber> {
+export class TopicTable<T extends Subscriber> implements SubscriptionIndex<T> {
   root: TopicNode<T> = new TopicNode<T>("", undefined);
   count = 0;
   capacity: number;

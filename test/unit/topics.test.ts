@@ -4,6 +4,13 @@ import fc from "fast-check";
 import { filterMatchesBytes, filterMatchesString } from "../../firmware/topics/match";
 import { ADD_FULL, ADD_NEW, ADD_REPLACED, Subscriber, TopicTable } from "../../firmware/topics/table";
 import { bytesToString, countLevels, stringToBytes, validTopicFilter, validTopicName } from "../../firmware/topics/validate";
+import { SubscriptionList } from "../../firmware/topics/list";
+import { Broker } from "../../firmware/broker/broker";
+import { defaultConfig, loadProfile } from "../../host-sim/config";
+import { nodePlatform } from "../../host-sim/platform";
+
+const nullTransport = { send: () => true, close: () => {}, queued: () => 0 };
+
 
 const bytes = (t: string): Uint8Array => Uint8Array.from(Buffer.from(t, "latin1"));
 
@@ -335,6 +342,44 @@ test("property: TopicTable.match agrees with filterMatchesString over random fil
     ),
     { numRuns: 400, seed: 424242 },
   );
+});
+
+test("property: the flat SubscriptionList (small boards) agrees with the trie, add/replace/remove/match", () => {
+  fc.assert(
+    fc.property(
+      fc.array(fc.tuple(fc.nat(3), filterArb, fc.integer({ min: 0, max: 2 }), fc.boolean()), { minLength: 1, maxLength: 30 }),
+      fc.array(topicArb, { minLength: 1, maxLength: 8 }),
+      fc.integer({ min: 1, max: 12 }),
+      (ops, topics, capacity) => {
+        const trie = new TopicTable<Sub>(capacity);
+        const list = new SubscriptionList<Sub>(capacity);
+        const subsT = [0, 1, 2, 3].map((i) => new Sub("s" + i));
+        const subsL = [0, 1, 2, 3].map((i) => new Sub("s" + i));
+        for (const [who, f, q, remove] of ops) {
+          if (remove) assert.is(list.remove(f, subsL[who]), trie.remove(f, subsT[who]), "remove " + f);
+          else assert.is(list.add(f, subsL[who], q), trie.add(f, subsT[who], q), "add " + f);
+          assert.is(list.count, trie.count);
+        }
+        const outT: Sub[] = [];
+        const outL: Sub[] = [];
+        for (const topic of topics) {
+          const nt = trie.match(bytes(topic), 0, topic.length, outT);
+          const nl = list.match(bytes(topic), 0, topic.length, outL);
+          const a = outT.slice(0, nt).map((x) => x.name + ":" + x.matchQos).sort();
+          const b = outL.slice(0, nl).map((x) => x.name + ":" + x.matchQos).sort();
+          assert.equal(b, a, "topic " + JSON.stringify(topic));
+        }
+      },
+    ),
+    { numRuns: 400, seed: 77 },
+  );
+});
+
+test("a broker with a board's limits uses the flat list, the desktop's the trie", () => {
+  const small = new Broker({ ...defaultConfig(loadProfile("esp32")) }, nodePlatform(() => {}), nullTransport);
+  const big = new Broker({ ...defaultConfig(loadProfile("host")) }, nodePlatform(() => {}), nullTransport);
+  assert.ok(small.topics instanceof SubscriptionList);
+  assert.ok(big.topics instanceof TopicTable);
 });
 
 test.run();
