@@ -1,29 +1,73 @@
+import { readFileSync } from "node:fs";
 import * as net from "node:net";
+import * as tls from "node:tls";
 import { Broker } from "../firmware/broker/broker";
 import { Bytes, Transport } from "../firmware/platform";
+import type { TlsOptions } from "./config";
 
 /** How long a closing socket may take to flush before it is destroyed. */
 const CLOSE_GRACE_MS = 2000;
+/** First outgoing buffer of a turn when the connection sent nothing last turn. */
+const MIN_PENDING = 256;
+/** Largest outgoing buffer kept as the size hint for the next turn. */
+const MAX_HINT = 64 * 1024;
+/** Below this many bytes a plain loop copies faster than TypedArray.set. */
+const SMALL_COPY = 32;
+
+/** One socket and the bytes the core sent it during this event-loop turn. */
+class Link {
+  sock: net.Socket;
+  /** Bytes queued this turn, pending[0, pendingLen), written in one piece at the end of the turn. */
+  pending: Buffer | undefined = undefined;
+  pendingLen = 0;
+  /** What the last turn wrote: the next turn's first buffer is this big, so a busy link rarely grows. */
+  hint = MIN_PENDING;
+  dirty = false;
+  constructor(sock: net.Socket) {
+    this.sock = sock;
+  }
+}
 
 /**
  * The real TCP adapter: node:net sockets behind the core's Transport.
- * Writes made while handling one chunk are corked and flushed together at the
- * end of the event-loop turn (one syscall for a burst, like mosquitto's
- * packet queue).
+ * Everything the core sends to one connection during an event-loop turn is
+ * copied into one buffer and written with a single write at the end of the
+ * turn (setImmediate): one syscall and one stream request per connection per
+ * burst, however many packets (mosquitto's packet queue, without a write per
+ * packet). The buffer is sized from the previous turn, so a busy connection
+ * allocates one buffer per turn and an idle one holds none.
  */
 export class TcpTransport implements Transport {
   broker: Broker | undefined;
-  private sockets = new Map<number, net.Socket>();
-  private corked: net.Socket[] = [];
+  private links = new Map<number, Link>();
+  private dirty: Link[] = [];
   private flushScheduled = false;
   private servers: net.Server[] = [];
+  private flushBound = () => this.flush();
 
   attach(broker: Broker): void {
     this.broker = broker;
   }
 
-  listen(port: number, address: string | undefined): Promise<net.Server> {
-    const server = net.createServer((sock) => this.onConnection(sock));
+  /** Listen on a port; with `tlsOptions`, TLS (node:tls) and the broker sees only sockets past the handshake. */
+  listen(port: number, address: string | undefined, tlsOptions?: TlsOptions): Promise<net.Server> {
+    let server: net.Server;
+    if (tlsOptions !== undefined) {
+      const t = tls.createServer({
+        cert: readFileSync(tlsOptions.certfile),
+        key: readFileSync(tlsOptions.keyfile),
+        ca: tlsOptions.cafile !== undefined ? readFileSync(tlsOptions.cafile) : undefined,
+        requestCert: tlsOptions.requireCertificate,
+        rejectUnauthorized: tlsOptions.requireCertificate,
+        // a handshake that never ends is a half-open socket too: the CONNECT timeout bounds it
+        handshakeTimeout: this.broker !== undefined ? this.broker.profile.connectTimeoutMs : 10000,
+      }, (sock) => this.onConnection(sock));
+      // a failed handshake (no certificate, plain MQTT on the TLS port) only ends that socket
+      t.on("tlsClientError", () => {});
+      server = t;
+    } else {
+      server = net.createServer((sock) => this.onConnection(sock));
+    }
     this.servers.push(server);
     return new Promise((resolve, reject) => {
       server.once("error", reject);
@@ -38,56 +82,93 @@ export class TcpTransport implements Transport {
     const broker = this.broker as Broker;
     sock.setNoDelay(true);
     const id = broker.accept(sock.remoteAddress || "");
-    this.sockets.set(id, sock);
+    this.links.set(id, new Link(sock));
     sock.on("data", (chunk: Buffer) => broker.data(id, chunk, 0, chunk.length));
     sock.on("error", () => { /* 'close' follows and reports it */ });
     sock.on("close", () => {
-      this.sockets.delete(id);
+      this.links.delete(id);
       broker.closed(id);
     });
   }
 
   send(id: number, buf: Bytes, off: number, len: number): boolean {
-    const sock = this.sockets.get(id);
-    if (sock === undefined || sock.destroyed || !sock.writable) return false;
-    const copy = Buffer.allocUnsafe(len);
-    copy.set((buf as Uint8Array).subarray(off, off + len));
-    if (sock.writableCorked === 0) {
-      sock.cork();
-      this.corked.push(sock);
+    const link = this.links.get(id);
+    if (link === undefined) return false;
+    const sock = link.sock;
+    if (sock.destroyed || !sock.writable) return false;
+    let out = link.pending;
+    let at = link.pendingLen;
+    if (out === undefined || at + len > out.length) out = this.grow(link, len);
+    const src = buf as Uint8Array;
+    if (len <= SMALL_COPY) {
+      for (let i = 0; i < len; i++) out[at + i] = src[off + i];
+    } else {
+      out.set(src.subarray(off, off + len), at);
+    }
+    link.pendingLen = at + len;
+    if (!link.dirty) {
+      link.dirty = true;
+      this.dirty.push(link);
       if (!this.flushScheduled) {
         this.flushScheduled = true;
-        setImmediate(() => this.flush());
+        setImmediate(this.flushBound);
       }
     }
-    sock.write(copy);
     return true;
   }
 
+  /** A buffer with room for `len` more bytes: the old one's contents carried over. */
+  private grow(link: Link, len: number): Buffer {
+    const old = link.pending;
+    const used = link.pendingLen;
+    let size = old === undefined ? link.hint : old.length * 2;
+    while (size < used + len) size *= 2;
+    const next = Buffer.allocUnsafe(size);
+    if (old !== undefined && used > 0) old.copy(next, 0, 0, used);
+    link.pending = next;
+    return next;
+  }
+
+  /** Write each connection's bytes of this turn, one write per connection. */
   private flush(): void {
     this.flushScheduled = false;
-    const list = this.corked;
-    this.corked = [];
-    for (const s of list) while (s.writableCorked > 0) s.uncork();
+    const list = this.dirty;
+    this.dirty = [];
+    for (let i = 0; i < list.length; i++) this.writePending(list[i]);
+  }
+
+  private writePending(link: Link): void {
+    const out = link.pending;
+    const n = link.pendingLen;
+    link.dirty = false;
+    link.pending = undefined;
+    link.pendingLen = 0;
+    if (out === undefined || n === 0) return;
+    link.hint = n < MIN_PENDING ? MIN_PENDING : n > MAX_HINT ? MAX_HINT : n;
+    if (link.sock.destroyed || !link.sock.writable) return;
+    // the buffer is handed to the stream and never touched again
+    link.sock.write(n === out.length ? out : out.subarray(0, n));
   }
 
   close(id: number): void {
-    const sock = this.sockets.get(id);
-    if (sock === undefined) return;
-    while (sock.writableCorked > 0) sock.uncork();
+    const link = this.links.get(id);
+    if (link === undefined) return;
+    this.writePending(link);
+    const sock = link.sock;
     sock.end();
     setTimeout(() => sock.destroy(), CLOSE_GRACE_MS).unref();
   }
 
   queued(id: number): number {
-    const sock = this.sockets.get(id);
-    return sock === undefined ? 0 : sock.writableLength;
+    const link = this.links.get(id);
+    return link === undefined ? 0 : link.pendingLen + link.sock.writableLength;
   }
 
   /** Stop listening and drop every socket. */
   async shutdown(): Promise<void> {
     await Promise.all(this.servers.map((s) => new Promise<void>((r) => s.close(() => r()))));
-    for (const sock of this.sockets.values()) sock.destroy();
-    this.sockets.clear();
+    for (const link of this.links.values()) link.sock.destroy();
+    this.links.clear();
+    this.dirty = [];
   }
 }
