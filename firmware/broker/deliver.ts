@@ -1,7 +1,7 @@
 import { aclAllowsTopic } from "../auth/acl";
 import { ACCESS_READ, ACCESS_WRITE } from "../auth/types";
 import { PUBREL } from "../codec/constants";
-import { encodeAck, encodePublish, publishSize } from "../codec/encode";
+import { encodeAck, encodePublish, publishSize, writeRemainingLength } from "../codec/encode";
 import { Bytes } from "../platform";
 import {
   AWAIT_PUBACK, AWAIT_PUBCOMP, AWAIT_PUBREC, InFlight, Queued, Session,
@@ -31,6 +31,9 @@ export function routePublish(
   if (n === 0) return;
   b.stats.publishReceived++;
   let zeroLen = -1;
+  // a QoS 0 publish as received: its length-prefixed topic is followed by its payload
+  const raw = stored === undefined && qos === 0 && topicOff >= 2 && payloadOff === topicOff + topicLen &&
+    src[topicOff - 2] * 256 + src[topicOff - 1] === topicLen;
   for (let i = 0; i < n; i++) {
     let s = targets[i];
     let q = s.matchQos < qos ? s.matchQos : qos;
@@ -42,13 +45,24 @@ export function routePublish(
         b.stats.publishDropped++;
         continue;
       }
+      b.stats.publishSent++;
+      if (raw) {
+        // a received QoS 0 publish goes out as it came: its own topic and payload bytes after a
+        // fresh fixed header (retain cleared), with no copy in between
+        if (zeroLen < 0) {
+          b.tx[0] = 0x30;
+          zeroLen = 1 + writeRemainingLength(b.tx, 1, 2 + topicLen + payloadLen);
+        }
+        b.send(s.connId, zeroLen);
+        b.transport.send(s.connId, src, topicOff - 2, 2 + topicLen + payloadLen);
+        continue;
+      }
       if (zeroLen < 0) {
         zeroLen = encodePublish(
           b.txFor(publishSize(topicLen, payloadLen, 0)), 0, 0, false, false, 0,
           src, topicOff, topicLen, src, payloadOff, payloadLen,
         );
       }
-      b.stats.publishSent++;
       b.send(s.connId, zeroLen);
     } else {
       if (stored === undefined) stored = storeMessage(b.platform.alloc, src, topicOff, topicLen, payloadOff, payloadLen, qos, false);

@@ -37,6 +37,14 @@ const CHUNK = 536;
 class NetTransport implements Transport {
   socks: { [key: string]: any } = {};
   queue: { [key: string]: number } = {};
+  /**
+   * Espruino's socket buffers are unbounded and 'drain' fires only when one
+   * is wholly empty, which a busy socket may never be. So what bounds them is
+   * memory: while the pool is inside its budget nothing is held back; once it
+   * is not, QoS 0 to a socket with bytes still queued is dropped. Updated once
+   * per received chunk, not per message.
+   */
+  congested = false;
   send(id: number, buf: Bytes, off: number, len: number): boolean {
     const sock = this.socks["s" + id];
     if (sock === undefined) return false;
@@ -60,7 +68,7 @@ class NetTransport implements Transport {
   }
   queued(id: number): number {
     const q = this.queue["s" + id];
-    return q === undefined ? 0 : q;
+    return q === undefined || !this.congested ? 0 : q;
   }
 }
 
@@ -136,6 +144,7 @@ export function start(): void {
       transport.socks[key] = sock;
       transport.queue[key] = 0;
       sock.on("data", (d: string) => {
+        transport.congested = profile.memoryBudget > 0 && process.memory(false).usage > profile.memoryBudget;
         for (let off = 0; off < d.length; off += CHUNK) {
           const n = d.length - off < CHUNK ? d.length - off : CHUNK;
           // Espruino's Uint8Array.set takes a binary string as it is

@@ -134,17 +134,20 @@ export class EspruinoConsole {
    */
   async hello(timeoutMs = 5000): Promise<{ version: string; board: string }> {
     const ask = () => this.evalJson<{ version: string; board: string }>("{version:process.env.VERSION,board:process.env.BOARD}", timeoutMs);
-    try {
-      return await ask();
-    } catch (first) {
-      if (this.closed) throw first;
+    // a console just opened may drop the first bytes of a line (telnet negotiation): start on a fresh line
+    this.link.write("\n");
+    await new Promise((r) => setTimeout(r, 200));
+    let last: Error | undefined;
+    for (let attempt = 0; attempt < 3; attempt++) {
+      if (attempt === 2) this.link.write("\x03"); // last resort: something is running
+      try {
+        return await ask();
+      } catch (e) {
+        last = e as Error;
+        if (this.closed) break;
+      }
     }
-    this.link.write("\x03");
-    try {
-      return await ask();
-    } catch (e) {
-      throw new ConsoleError(`the board is not running Espruino, or its console is busy (${(e as Error).message.split("\n")[0]}). Flash Espruino first: https://www.espruino.com/ESP32`);
-    }
+    throw new ConsoleError(`the board is not running Espruino, or its console is busy (${(last as Error).message.split("\n")[0]}). Flash Espruino first: https://www.espruino.com/ESP32`);
   }
 
   /**

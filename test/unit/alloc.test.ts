@@ -32,7 +32,9 @@ class CountingTransport implements Transport {
   keepFirst = true;
   send(connId: number, buf: Bytes, off: number, len: number): boolean {
     this.bytes += len;
-    this.packets[connId] += 1;
+    // a packet may go out in parts (a fixed header, then the body as received): count the parts
+    // that start a packet (a body part starts with its topic length's high byte, 0 here)
+    if (buf[off] >= 16) this.packets[connId] += 1;
     if (this.keepFirst) {
       const list = this.firstBytes[connId] ?? (this.firstBytes[connId] = []);
       for (let i = 0; i < len; i++) list.push(buf[off + i]);
