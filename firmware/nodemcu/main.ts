@@ -94,6 +94,10 @@ const unpackBytes = table.unpack !== undefined ? table.unpack : (unpack as (this
 
 /** buf[off, off + len) as a Lua string, every byte written by the core. */
 function bytesToLua(buf: Bytes, off: number, len: number): string {
+  // a received chunk's view (the core may send a packet's body straight from it): cut the string
+  // (a byte table answers 0 for any missing key, so test the type, not presence)
+  const view = (buf as unknown as { s: unknown }).s;
+  if (typeof view === "string") return view.substring(off, off + len);
   if (len <= CHAR_RUN) return string.char(unpackBytes(buf, off, off + len - 1));
   let out = "";
   for (let i = 0; i < len; i += CHAR_RUN) {
