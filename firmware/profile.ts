@@ -38,6 +38,15 @@ export interface BoardProfile {
   sysIntervalMs: number;
   /** Memory budget in the runtime's unit (JsVars on Espruino); 0 = unchecked. */
   memoryBudget: number;
+  /** A client whose send queue stays above maxSendQueueBytes this long is disconnected; 0 = never. */
+  stallTimeoutMs: number;
+  /** Takeovers of one client id allowed per takeoverWindowMs; more get CONNACK 3. 0 = unlimited. */
+  maxTakeovers: number;
+  takeoverWindowMs: number;
+  /** Refused logins from one address per authFailureWindowMs before it is refused unchecked for authBackoffMs. 0 = off. */
+  maxAuthFailures: number;
+  authFailureWindowMs: number;
+  authBackoffMs: number;
 }
 
 /** Fields a profile JSON must carry, for validating boards/*.json. */
@@ -46,4 +55,5 @@ export const PROFILE_FIELDS: string[] = [
   "maxClientIdLength", "maxSubscriptionsPerClient", "maxSubscriptions", "maxInflight",
   "maxQueued", "maxSessions", "maxRetained", "maxRetainedBytes", "maxIncomingQos2",
   "maxSendQueueBytes", "connectTimeoutMs", "tickMs", "persistIntervalMs", "sysIntervalMs", "memoryBudget",
+  "stallTimeoutMs", "maxTakeovers", "takeoverWindowMs", "maxAuthFailures", "authFailureWindowMs", "authBackoffMs",
 ];

@@ -12,6 +12,7 @@ import { bytesToString, countLevels, validTopicName } from "../topics/validate";
 import type { Broker } from "./broker";
 import { CONNECTED, Connection } from "./connection";
 import { resume } from "./deliver";
+import { loginBlocked, loginFailed, takeoverStorm } from "./guard";
 import { storeMessage } from "./message";
 
 /**
@@ -123,20 +124,29 @@ export function handleConnect(b: Broker, conn: Connection, flags: number, buf: B
   // only); with a password file, a user name needs its password; without one it is only a label
   const auth = b.config.auth;
   const passwords = auth.passwords;
+  // an address that failed too often waits out its backoff, password unchecked (guard.ts)
+  const now = b.platform.now();
+  if (loginBlocked(b, conn.remote, now)) return refuse(CONNACK_NOT_AUTHORIZED);
+  const denied = (code: number): number => {
+    loginFailed(b, conn.remote, now);
+    return refuse(code);
+  };
   if (username === undefined || passwords === undefined) {
-    if (!auth.allowAnonymous) return refuse(CONNACK_NOT_AUTHORIZED);
+    if (!auth.allowAnonymous) return denied(CONNACK_NOT_AUTHORIZED);
     const r = conn.remote;
     const loopback = r.indexOf("127.") === 0 || r === "::1" || r.indexOf("::ffff:127.") === 0;
-    if (auth.anonymousLoopbackOnly && !loopback) return refuse(CONNACK_NOT_AUTHORIZED);
+    if (auth.anonymousLoopbackOnly && !loopback) return denied(CONNACK_NOT_AUTHORIZED);
   } else {
     const entry = passwords["u" + username];
     if (entry === undefined || password === undefined || !checkPassword(entry, password, b.platform.hashes)) {
-      return refuse(CONNACK_BAD_CREDENTIALS);
+      return denied(CONNACK_BAD_CREDENTIALS);
     }
   }
 
   let session = b.sessions.find(clientId);
   let takeover = session !== undefined && session.connId >= 0;
+  // the same id taking over again and again: a conflict between two clients, refused (guard.ts)
+  if (takeover && takeoverStorm(b, clientId, now)) return refuse(CONNACK_SERVER_UNAVAILABLE);
   // the board's limits: connections, and memory left
   if (!takeover && b.clientCount >= profile.maxClients) return refuse(CONNACK_SERVER_UNAVAILABLE);
   if (b.platform.lowMemory !== undefined && b.platform.lowMemory()) return refuse(CONNACK_SERVER_UNAVAILABLE);

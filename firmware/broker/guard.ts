@@ -1,0 +1,133 @@
+import { ERR_SLOW } from "../codec/constants";
+import type { Broker } from "./broker";
+import { CONNECTED } from "./connection";
+
+/**
+ * What keeps floods and slow consumers from growing the broker, all set by
+ * the board profile (0 turns a check off):
+ * - a connection whose send queue stays above maxSendQueueBytes for
+ *   stallTimeoutMs is closed (ERR_SLOW, its will goes out);
+ * - a client id that takes over its own session more than maxTakeovers times
+ *   within takeoverWindowMs is refused with CONNACK 3: two clients fighting
+ *   over one id are a conflict, not traffic;
+ * - an address with maxAuthFailures refused logins within
+ *   authFailureWindowMs gets CONNACK 5 for authBackoffMs, without its
+ *   password being checked (brute force is slowed per address).
+ * Counters live in one dense list of at most maxClients records; when it is
+ * full the oldest record goes, so the guard itself is bounded too.
+ */
+export class GuardRecord {
+  key: string;
+  count = 0;
+  since: number;
+  /** Refused until this time (auth backoff); -1: not blocked. */
+  until = -1;
+  constructor(key: string, now: number) {
+    this.key = key;
+    this.since = now;
+  }
+}
+
+export class Guard {
+  records: GuardRecord[] = [];
+  /** Connections over the send-queue limit, "c" + id -> since when. */
+  stalled: { [key: string]: number } = {};
+  /** CONNECTs refused because their id took over too often. */
+  takeoversRefused = 0;
+  /** CONNECTs refused during an address's backoff, password unchecked. */
+  loginsBlocked = 0;
+  /** Connections closed because their send queue stayed full. */
+  slowClosed = 0;
+}
+
+function findRecord(g: Guard, key: string): GuardRecord | undefined {
+  const list = g.records;
+  for (let i = 0; i < list.length; i++) if (list[i].key === key) return list[i];
+  return undefined;
+}
+
+/** The record for `key`, its window restarted when `windowMs` has passed; made (evicting the oldest) if new. */
+function recordFor(b: Broker, key: string, now: number, windowMs: number): GuardRecord {
+  const g = b.guard;
+  let r = findRecord(g, key);
+  if (r === undefined) {
+    if (g.records.length >= b.profile.maxClients && g.records.length > 0) {
+      let oldest = 0;
+      for (let i = 1; i < g.records.length; i++) if (g.records[i].since < g.records[oldest].since) oldest = i;
+      g.records.splice(oldest, 1);
+    }
+    r = new GuardRecord(key, now);
+    g.records.push(r);
+  } else if (now - r.since >= windowMs && r.until < now) {
+    r.count = 0;
+    r.since = now;
+    r.until = -1;
+  }
+  return r;
+}
+
+/** True when CONNECTs from this address are in their backoff: refuse without checking a password. */
+export function loginBlocked(b: Broker, remote: string, now: number): boolean {
+  if (b.profile.maxAuthFailures <= 0) return false;
+  const r = findRecord(b.guard, "a" + remote);
+  if (r === undefined || r.until < 0 || r.until <= now) return false;
+  b.guard.loginsBlocked++;
+  return true;
+}
+
+/** A login from this address was refused: count it, and start the backoff at the limit. */
+export function loginFailed(b: Broker, remote: string, now: number): void {
+  const p = b.profile;
+  if (p.maxAuthFailures <= 0) return;
+  const r = recordFor(b, "a" + remote, now, p.authFailureWindowMs);
+  r.count++;
+  if (r.count >= p.maxAuthFailures) {
+    r.until = now + p.authBackoffMs;
+    r.count = 0;
+    r.since = now;
+  }
+}
+
+/** A CONNECT takes over a live session of `clientId`: true when that id has done so too often (refuse it). */
+export function takeoverStorm(b: Broker, clientId: string, now: number): boolean {
+  const p = b.profile;
+  if (p.maxTakeovers <= 0) return false;
+  const r = recordFor(b, "t" + clientId, now, p.takeoverWindowMs);
+  r.count++;
+  if (r.count <= p.maxTakeovers) return false;
+  b.guard.takeoversRefused++;
+  return true;
+}
+
+/** From broker.tick(): close connections stalled too long, forget records whose time is over. */
+export function guardTick(b: Broker, now: number): void {
+  const g = b.guard;
+  const p = b.profile;
+  if (p.stallTimeoutMs > 0) {
+    const list = b.conns;
+    for (let i = list.length - 1; i >= 0; i--) {
+      const c = list[i];
+      if (c === undefined || c.state !== CONNECTED) continue;
+      const key = "c" + c.id;
+      if (b.transport.queued(c.id) > p.maxSendQueueBytes) {
+        const since = g.stalled[key];
+        if (since === undefined) {
+          g.stalled[key] = now;
+        } else if (now - since >= p.stallTimeoutMs) {
+          delete g.stalled[key];
+          g.slowClosed++;
+          b.disconnect(c, ERR_SLOW);
+        }
+      } else if (g.stalled[key] !== undefined) {
+        delete g.stalled[key];
+      }
+    }
+  }
+  for (const key in g.stalled) if (b.connsById[key] === undefined) delete g.stalled[key];
+  const records = g.records;
+  for (let k = records.length - 1; k >= 0; k--) {
+    const r = records[k];
+    const windowMs = r.key.charAt(0) === "a" ? p.authFailureWindowMs : p.takeoverWindowMs;
+    if (now - r.since >= windowMs && r.until <= now) records.splice(k, 1);
+  }
+}
