@@ -35,11 +35,12 @@ const LETTER_U = 117;
  * as long as the broker runs.)
  *
  * Patterns are dropped altogether when the username or the client id
- * contains '+' or '#': mosquitto 2.0 answers MOSQ_ERR_ACL_DENIED for the
- * whole pattern phase in that case ("ACL denying access to client with
+ * contains '+', '#' or '/': mosquitto 2.0 answers MOSQ_ERR_ACL_DENIED for the
+ * whole pattern phase for "+#" ("ACL denying access to client with
  * dangerous username/client id"), so a crafted id cannot widen its own
- * pattern. '/' is allowed: mosquitto 1.x refused "+#/", 2.0 only "+#"
- * (src/security_default.c, strpbrk(username, "+#")).
+ * pattern. '/' is refused too, as mosquitto 1.x did ("+#/"): client id
+ * "alice/x" would otherwise get "clients/alice/x/#" under
+ * `pattern clients/%c/#`, a subtree of client "alice"'s own.
  * The client's own `topic` rules still apply.
  *
  * "%c" becomes the client id and "%u" the username, the textual substitution
@@ -51,7 +52,7 @@ export function compileAcl(acl: AclTable, clientId: string, username: string | u
   const hasWildcard = (value: string): boolean => {
     for (let i = 0; i < value.length; i++) {
       const c = value.charCodeAt(i);
-      if (c === PLUS || c === HASH) return true;
+      if (c === PLUS || c === HASH || c === SLASH) return true;
     }
     return false;
   };

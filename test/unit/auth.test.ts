@@ -265,9 +265,11 @@ test("15 acl: wildcard user names and client ids get no patterns", () => {
   const alice = compileAcl(acl, "a+b", "alice");
   assert.ok(allows(alice, "alice/x", ACCESS_READ));
   assert.not.ok(allows(alice, "users/alice/x", ACCESS_READ));
-  // '/' is accepted in mosquitto 2.0 (only "+#" are refused)
+  // '/' is refused too (mosquitto 1.x's "+#/"): "a/b" would reach into client "a"'s subtree
   const slash = compileAcl(acl, "a/b", "u/v");
-  assert.ok(allows(slash, "users/u/v/x", ACCESS_READ));
+  assert.not.ok(allows(slash, "users/u/v/x", ACCESS_READ));
+  assert.not.ok(allows(compileAcl(acl, "a/b", "carol"), "devices/a/b/status", ACCESS_WRITE));
+  assert.ok(allows(compileAcl(acl, "ab", "carol"), "devices/ab/status", ACCESS_WRITE));
 });
 
 test("16 acl: $ topics need a rule starting with $", () => {
