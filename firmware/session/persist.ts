@@ -1,7 +1,7 @@
 import type { Broker } from "../broker/broker";
 import { StoredMessage } from "../broker/message";
 import { bytesToString } from "../topics/validate";
-import { InFlight, Queued, Session } from "./session";
+import { AWAIT_PUBACK, AWAIT_PUBCOMP, InFlight, Queued, Session } from "./session";
 
 /**
  * Retained messages and persistent sessions as one binary string, written
@@ -113,7 +113,20 @@ export function restoreState(b: Broker, data: string): boolean {
     p += n;
     return data.substring(p - n, p);
   };
+  // the first pass reads without keeping anything: lengths are skipped, not copied (a board's memory)
+  let applying = false;
+  const skipped = new StoredMessage(b.platform.alloc.bytes(0), 0, 0, 0, false);
   const message = (retain: boolean): StoredMessage => {
+    if (!applying) {
+      const tl = u16();
+      if (p + tl > end) bad = true;
+      p += tl;
+      const pl = u16() * 65536 + u16();
+      if (p + pl > end) bad = true;
+      p += pl;
+      skipped.qos = byte();
+      return skipped;
+    }
     const topic = take(u16());
     const payload = take(u16() * 65536 + u16());
     const qos = byte();
@@ -123,44 +136,65 @@ export function restoreState(b: Broker, data: string): boolean {
     return new StoredMessage(buf, topic.length, payload.length, qos, retain);
   };
 
-  while (p < end && !bad) {
-    const kind = byte();
-    if (kind === REC_RETAINED) {
-      const m = message(true);
-      if (!bad) b.retained.set(bytesToString(m.data, 0, m.topicLen), m);
-    } else if (kind === REC_SESSION) {
-      const s: Session = b.sessions.create(take(u16()), false);
-      s.nextPacketId = u16();
-      if (s.nextPacketId === 0) s.nextPacketId = 1;
-      const nf = u16();
-      for (let f = 0; f < nf && !bad; f++) {
-        const filter = take(u16());
-        const qos = byte();
-        if (b.topics.add(filter, s, qos) >= 0) {
-          s.filters.push(filter);
-          s.filterQos.push(qos);
+  // two passes: the first only reads (a file that passes the checksum but does not parse, or holds
+  // values out of range, is refused before anything changes), the second loads
+  const run = (apply: boolean): boolean => {
+    p = 8;
+    bad = false;
+    applying = apply;
+    const seen: { [key: string]: boolean } = {};
+    while (p < end && !bad) {
+      const kind = byte();
+      if (kind === REC_RETAINED) {
+        const m = message(true);
+        if (m.qos > 2) return false;
+        if (!bad && apply) b.retained.set(bytesToString(m.data, 0, m.topicLen), m);
+      } else if (kind === REC_SESSION) {
+        const id = take(u16());
+        if (seen["c" + id] === true || (!apply && b.sessions.find(id) !== undefined)) return false;
+        seen["c" + id] = true;
+        const s: Session = apply ? b.sessions.create(id, false) : new Session(id, false);
+        s.nextPacketId = u16();
+        if (s.nextPacketId === 0) s.nextPacketId = 1;
+        const nf = u16();
+        for (let f = 0; f < nf && !bad; f++) {
+          const filter = take(u16());
+          const qos = byte();
+          if (filter.length === 0 || qos > 2) return false;
+          if (apply && b.topics.add(filter, s, qos) >= 0) {
+            s.filters.push(filter);
+            s.filterQos.push(qos);
+          }
         }
+        const ni = u16();
+        for (let j = 0; j < ni && !bad; j++) {
+          const pid = u16();
+          const q = byte();
+          const state = byte();
+          const retain = byte() === 1;
+          if (pid === 0 || q < 1 || q > 2 || state < AWAIT_PUBACK || state > AWAIT_PUBCOMP) return false;
+          const fm = message(false);
+          if (apply) s.inflight.push(new InFlight(fm, pid, q, retain, state));
+        }
+        const nq = u16();
+        for (let k = 0; k < nq && !bad; k++) {
+          const qq = byte();
+          const rr = byte() === 1;
+          if (qq < 1 || qq > 2) return false;
+          const qm = message(false);
+          if (apply) s.queue.push(new Queued(qm, qq, rr));
+        }
+        const n2 = u16();
+        for (let r = 0; r < n2 && !bad; r++) {
+          const pid2 = u16();
+          if (apply) s.incomingQos2.push(pid2);
+        }
+        if (apply) b.sessions.detach(b, s);
+      } else {
+        return false;
       }
-      const ni = u16();
-      for (let j = 0; j < ni && !bad; j++) {
-        const pid = u16();
-        const q = byte();
-        const state = byte();
-        const retain = byte() === 1;
-        s.inflight.push(new InFlight(message(false), pid, q, retain, state));
-      }
-      const nq = u16();
-      for (let k = 0; k < nq && !bad; k++) {
-        const qq = byte();
-        const rr = byte() === 1;
-        s.queue.push(new Queued(message(false), qq, rr));
-      }
-      const n2 = u16();
-      for (let r = 0; r < n2 && !bad; r++) s.incomingQos2.push(u16());
-      b.sessions.detach(b, s);
-    } else {
-      return false;
     }
-  }
-  return !bad;
+    return !bad;
+  };
+  return run(false) && run(true);
 }
