@@ -13,18 +13,62 @@ import { Bytes, Transport } from "../firmware/platform";
 export class SimClock {
   now = 0;
   private seq = 0;
+  /** A binary min-heap on (at, seq): events run in time order, ties in the order scheduled. */
   private events: { at: number; seq: number; run: () => void }[] = [];
 
   schedule(delayMs: number, run: () => void): void {
-    this.events.push({ at: this.now + delayMs, seq: this.seq++, run });
-    this.events.sort((a, b) => (a.at - b.at) || (a.seq - b.seq));
+    this.scheduleAt(this.now + delayMs, run);
+  }
+
+  /** Schedule at an absolute time (not before now). */
+  scheduleAt(at: number, run: () => void): void {
+    const h = this.events;
+    const e = { at: at < this.now ? this.now : at, seq: this.seq++, run };
+    let i = h.length;
+    h.push(e);
+    while (i > 0) {
+      const parent = (i - 1) >> 1;
+      if (!SimClock.before(e, h[parent])) break;
+      h[i] = h[parent];
+      i = parent;
+    }
+    h[i] = e;
+  }
+
+  /** Events waiting to run. */
+  get pending(): number {
+    return this.events.length;
+  }
+
+  private static before(a: { at: number; seq: number }, b: { at: number; seq: number }): boolean {
+    return a.at < b.at || (a.at === b.at && a.seq < b.seq);
+  }
+
+  private pop(): { at: number; seq: number; run: () => void } {
+    const h = this.events;
+    const top = h[0];
+    const last = h.pop()!;
+    if (h.length > 0) {
+      let i = 0;
+      for (;;) {
+        const l = 2 * i + 1;
+        if (l >= h.length) break;
+        const r = l + 1;
+        const c = r < h.length && SimClock.before(h[r], h[l]) ? r : l;
+        if (!SimClock.before(h[c], last)) break;
+        h[i] = h[c];
+        i = c;
+      }
+      h[i] = last;
+    }
+    return top;
   }
 
   /** Run everything due up to now + ms, in time order. */
   advance(ms: number): void {
     const until = this.now + ms;
     while (this.events.length > 0 && this.events[0].at <= until) {
-      const e = this.events.shift()!;
+      const e = this.pop();
       if (e.at > this.now) this.now = e.at;
       e.run();
     }
@@ -56,6 +100,12 @@ export interface SimOptions {
   randomSplitSeed?: number;
   /** Delay of each delivery, both ways. */
   latencyMs?: number;
+  /**
+   * Extra random delay of each delivery, up to this many ms (seeded by jitterSeed): a
+   * congested Wi-Fi. Each socket's bytes still arrive in order, as TCP keeps them.
+   */
+  jitterMs?: number;
+  jitterSeed?: number;
 }
 
 export class SimSocket {
@@ -64,7 +114,9 @@ export class SimSocket {
   /** Bytes the broker sent that the client has received. */
   inbox: number[] = [];
   /** Bytes the broker sent that wait because the client is stalled. */
-  pending: number[] = [];
+  pending: Uint8Array[] = [];
+  /** Bytes in `pending`. */
+  pendingBytes = 0;
   stalled = false;
   /** The broker closed it (after flushing what was queued). */
   closedByBroker = false;
@@ -99,7 +151,8 @@ export class SimSocket {
     this.stalled = false;
     const p = this.pending;
     this.pending = [];
-    for (const b of p) this.inbox.push(b);
+    this.pendingBytes = 0;
+    for (const chunk of p) for (let i = 0; i < chunk.length; i++) this.inbox.push(chunk[i]);
     if (this.closingAfterFlush) this.finishClose();
   }
 
@@ -107,7 +160,11 @@ export class SimSocket {
   end(): void {
     if (this.closed) return;
     this.closed = true;
-    this.net.clock.schedule(this.net.latency, () => this.net.broker!.closed(this.id));
+    const broker = this.net.broker;
+    this.net.clock.schedule(this.net.latency, () => {
+      if (this.net.sockets.get(this.id) === this) this.net.sockets.delete(this.id);
+      if (broker !== undefined && this.net.broker === broker) broker.closed(this.id);
+    });
   }
 
   /** The connection drops at once, whatever was in flight (cut mid-packet). */
@@ -115,10 +172,27 @@ export class SimSocket {
     this.end();
   }
 
+  /** Write the first `n` bytes of a packet, then drop the connection: a power cut mid-packet. */
+  cutAfter(data: Uint8Array | number[], n: number): void {
+    const bytes = Uint8Array.from(data);
+    if (n > 0) this.write(bytes.subarray(0, Math.min(n, bytes.length)));
+    this.cut();
+  }
+
+  /** The broker process died: the socket is gone, nobody is told (see SimNetwork.crash). */
+  lost = false;
+
+  /** Time the last delivery to the broker is due (jitter keeps order per socket). */
+  lastToBroker = 0;
+  /** Time the last delivery to this client is due. */
+  lastToClient = 0;
+
   closingAfterFlush = false;
   finishClose(): void {
+    if (this.lost) return;
     this.closedByBroker = true;
     this.closed = true;
+    if (this.net.sockets.get(this.id) === this) this.net.sockets.delete(this.id);
     this.net.broker!.closed(this.id);
   }
 }
@@ -130,16 +204,54 @@ export class SimNetwork implements Transport {
   latency: number;
   private splitBytes: boolean;
   private rand: (() => number) | undefined;
+  private jitter: number;
+  private jitterRand: () => number;
+  /** Faults counted as they happen: chunks a write was split into beyond the first, deliveries delayed by jitter. */
+  faults = { splits: 0, delayed: 0, crashes: 0 };
 
   constructor(clock: SimClock, opts: SimOptions = {}) {
     this.clock = clock;
     this.latency = opts.latencyMs ?? 0;
     this.splitBytes = opts.splitBytes ?? false;
     this.rand = opts.randomSplitSeed !== undefined ? seededRandom(opts.randomSplitSeed) : undefined;
+    this.jitter = opts.jitterMs ?? 0;
+    this.jitterRand = seededRandom(opts.jitterSeed ?? 1);
   }
 
   attach(broker: Broker): void {
     this.broker = broker;
+  }
+
+  /**
+   * The broker process dies (power cut, crash): every socket is gone at once,
+   * and the dead broker is told nothing (it publishes no will, saves nothing).
+   * Bytes in flight are lost both ways. attach() a new broker to go on.
+   */
+  crash(): void {
+    this.faults.crashes++;
+    for (const s of this.sockets.values()) {
+      s.closed = true;
+      s.lost = true;
+      s.pending = [];
+      s.pendingBytes = 0;
+    }
+    this.sockets.clear();
+    this.broker = undefined;
+  }
+
+  /** When a delivery sent now is due, with latency and jitter, never before the previous one on that path. */
+  private dueAt(s: SimSocket, toBroker: boolean): number {
+    let at = this.clock.now + this.latency;
+    if (this.jitter > 0) {
+      const extra = Math.floor(this.jitterRand() * (this.jitter + 1));
+      if (extra > 0) this.faults.delayed++;
+      at += extra;
+    }
+    const last = toBroker ? s.lastToBroker : s.lastToClient;
+    if (at < last) at = last;
+    if (toBroker) s.lastToBroker = at;
+    else s.lastToClient = at;
+    return at;
   }
 
   /** A client opens a connection. */
@@ -164,12 +276,14 @@ export class SimNetwork implements Transport {
     } else {
       chunks.push(bytes);
     }
+    if (chunks.length > 1) this.faults.splits += chunks.length - 1;
+    const broker = this.broker;
     for (const c of chunks) {
       const copy = Uint8Array.from(c);
       const run = () => {
-        if (!s.closed) this.broker!.data(s.id, copy, 0, copy.length);
+        if (!s.closed && this.broker === broker) this.broker!.data(s.id, copy, 0, copy.length);
       };
-      if (this.latency > 0) this.clock.schedule(this.latency, run);
+      if (this.latency > 0 || this.jitter > 0) this.clock.scheduleAt(this.dueAt(s, true), run);
       else run();
     }
   }
@@ -179,13 +293,18 @@ export class SimNetwork implements Transport {
   send(id: number, buf: Bytes, off: number, len: number): boolean {
     const s = this.sockets.get(id);
     if (s === undefined || s.closed || s.closingAfterFlush) return false;
-    const bytes: number[] = new Array(len);
+    const bytes = new Uint8Array(len);
     for (let i = 0; i < len; i++) bytes[i] = buf[off + i];
     const land = () => {
-      if (s.stalled) for (const b of bytes) s.pending.push(b);
-      else for (const b of bytes) s.inbox.push(b);
+      if (s.lost) return;
+      if (s.stalled) {
+        s.pending.push(bytes);
+        s.pendingBytes += len;
+      } else {
+        for (let i = 0; i < len; i++) s.inbox.push(bytes[i]);
+      }
     };
-    if (this.latency > 0) this.clock.schedule(this.latency, land);
+    if (this.latency > 0 || this.jitter > 0) this.clock.scheduleAt(this.dueAt(s, false), land);
     else land();
     return true;
   }
@@ -195,14 +314,16 @@ export class SimNetwork implements Transport {
     if (s === undefined || s.closingAfterFlush || s.closed) return;
     s.closingAfterFlush = true;
     // like end(): queued bytes are still delivered, then the socket closes
-    this.clock.schedule(this.latency, () => {
+    const run = () => {
       if (!s.stalled) s.finishClose();
-    });
+    };
+    if (this.jitter > 0) this.clock.scheduleAt(this.dueAt(s, false), run);
+    else this.clock.schedule(this.latency, run);
   }
 
   queued(id: number): number {
     const s = this.sockets.get(id);
-    return s === undefined ? 0 : s.pending.length;
+    return s === undefined ? 0 : s.pendingBytes;
   }
 }
 
