@@ -1,5 +1,5 @@
 import { BrokerConfig } from "../firmware/config";
-import { ConfigError, defaultConfig, loadConfig, loadProfile } from "./config";
+import { ConfigError, defaultConfig, listenerTls, loadConfig, loadProfile } from "./config";
 import { runPasswd } from "./passwd-cli";
 import { startBroker } from "./server";
 
@@ -65,7 +65,7 @@ export async function main(argv: string[]): Promise<number> {
     console.error(`esp-mqtt-broker: cannot listen: ${(e as Error).message}`);
     return 1;
   }
-  const where = config.listeners.map((l, i) => `${l.address ?? "0.0.0.0"}:${running!.ports[i]}`).join(", ");
+  const where = config.listeners.map((l, i) => `${l.address ?? "0.0.0.0"}:${running!.ports[i]}${listenerTls(l) !== undefined ? " (TLS)" : ""}`).join(", ");
   console.log(`esp-mqtt-broker listening on ${where} (board ${config.profile.name})`);
   return new Promise<number>((resolve) => {
     let stopping = false;

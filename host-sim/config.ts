@@ -25,6 +25,24 @@ export class ConfigError extends Error {
   }
 }
 
+/** TLS on one listener (mosquitto's per-listener certfile, keyfile, cafile, require_certificate). */
+export interface TlsOptions {
+  certfile: string;
+  keyfile: string;
+  cafile: string | undefined;
+  requireCertificate: boolean;
+}
+
+/** A listener as the desktop has it: the core's, plus TLS (node:tls in tcp.ts). */
+export interface HostListener extends Listener {
+  tls?: TlsOptions;
+}
+
+/** The TLS settings of a listener from the configuration, if any. */
+export function listenerTls(l: Listener): TlsOptions | undefined {
+  return (l as HostListener).tls;
+}
+
 const DEFAULT_PORT = 1883;
 const LOOPBACK = "127.0.0.1";
 /** MQTT's largest remaining length, mosquitto's ceiling for message_size_limit. */
@@ -119,7 +137,10 @@ function checkReadable(line: Line, file: string): void {
  * `max_connections` (-1 or 0: the profile's), `max_inflight_messages` and
  * `max_queued_messages` (0 = unlimited in mosquitto: the profile's),
  * `message_size_limit` (profile.maxPayloadSize; 0 = up to maxPacketSize),
- * `retain_available`, `persistence`, `persistence_location`. Relative paths
+ * `retain_available`, `persistence`, `persistence_location`, and per
+ * listener `certfile`, `keyfile`, `cafile`, `require_certificate` (TLS on
+ * the listener they follow, as mosquitto; before any `listener`, on the
+ * default one). Relative paths
  * resolve against the configuration file's folder. Anything else is a
  * ConfigError `FILE:LINE: what is wrong`.
  *
@@ -141,6 +162,25 @@ export function loadConfig(file: string | undefined, profile: BoardProfile): Bro
   const p = config.profile;
   const listeners: Listener[] = [];
   let defaultListener: Listener | undefined = undefined;
+  /** The listener that per-listener options (certfile, ...) apply to: the last `listener`, or the default one. */
+  let current: HostListener | undefined = undefined;
+  const tlsParts: { listener: HostListener; where: string; certfile?: string; keyfile?: string; cafile?: string; require?: boolean }[] = [];
+  const tlsOf = (line: Line) => {
+    if (current === undefined) {
+      // as mosquitto: before any `listener`, they configure the default listener
+      if (defaultListener === undefined) {
+        defaultListener = { port: DEFAULT_PORT, address: undefined };
+        listeners.push(defaultListener);
+      }
+      current = defaultListener;
+    }
+    let t = tlsParts.find((x) => x.listener === current);
+    if (t === undefined) {
+      t = { listener: current, where: line.where };
+      tlsParts.push(t);
+    }
+    return t;
+  };
   let allowAnonymous: boolean | undefined = undefined;
   let passwords: { [key: string]: PasswordEntry } | undefined = undefined;
   let acl: AclTable | undefined = undefined;
@@ -175,6 +215,7 @@ export function loadConfig(file: string | undefined, profile: BoardProfile): Bro
           }
         }
         listeners.push(listener);
+        current = listener;
         break;
       }
       case "port":
@@ -184,6 +225,7 @@ export function loadConfig(file: string | undefined, profile: BoardProfile): Bro
           defaultListener = { port: DEFAULT_PORT, address: undefined };
           listeners.push(defaultListener);
         }
+        current = defaultListener;
         if (option === "port") defaultListener.port = intArg(line, 0, 1, 65535);
         else defaultListener.address = line.args[0];
         break;
@@ -235,6 +277,20 @@ export function loadConfig(file: string | undefined, profile: BoardProfile): Bro
       case "persistence_location":
         config.persistenceLocation = pathArg(line, dir);
         break;
+      case "certfile":
+      case "keyfile":
+      case "cafile": {
+        const file = pathArg(line, dir);
+        checkReadable(line, file);
+        const t = tlsOf(line);
+        if (option === "certfile") t.certfile = file;
+        else if (option === "keyfile") t.keyfile = file;
+        else t.cafile = file;
+        break;
+      }
+      case "require_certificate":
+        tlsOf(line).require = boolArg(line);
+        break;
       case "autosave_interval": {
         // seconds between saves of the persisted state (a board spares its flash with a long one)
         argCount(line, 1, 1);
@@ -246,6 +302,21 @@ export function loadConfig(file: string | undefined, profile: BoardProfile): Bro
     }
   }
 
+  for (const t of tlsParts) {
+    if (t.certfile === undefined && t.keyfile === undefined) {
+      if (t.cafile !== undefined || t.require === true) {
+        throw new ConfigError(t.where + "cafile and require_certificate need certfile and keyfile on the same listener");
+      }
+      continue;
+    }
+    if (t.certfile === undefined || t.keyfile === undefined) {
+      throw new ConfigError(t.where + "a TLS listener needs both certfile and keyfile");
+    }
+    if (t.require === true && t.cafile === undefined) {
+      throw new ConfigError(t.where + "require_certificate true needs a cafile to check client certificates against");
+    }
+    t.listener.tls = { certfile: t.certfile, keyfile: t.keyfile, cafile: t.cafile, requireCertificate: t.require === true };
+  }
   const localOnly = listeners.length === 0;
   config.listeners = localOnly ? [{ port: DEFAULT_PORT, address: LOOPBACK }] : listeners;
   config.auth = {

@@ -5,6 +5,7 @@ import { SimClock, SimNetwork, SimOptions } from "./sim";
 import { nodePlatform } from "./platform";
 import { TcpTransport } from "./tcp";
 import { attachPersistence, Persistence } from "./persistence";
+import { listenerTls } from "./config";
 
 export interface RunningBroker {
   broker: Broker;
@@ -33,7 +34,7 @@ export async function startBroker(
   const ports: number[] = [];
   try {
     for (const l of config.listeners) {
-      const server = await transport.listen(l.port, l.address);
+      const server = await transport.listen(l.port, l.address, listenerTls(l));
       const addr = server.address();
       ports.push(typeof addr === "object" && addr !== null ? addr.port : l.port);
     }
