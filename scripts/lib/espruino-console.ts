@@ -9,6 +9,8 @@ import * as net from "node:net";
 import * as zlib from "node:zlib";
 
 export interface Link {
+  /** A serial port (or pty): no flow control, so lines are kept short. */
+  serial: boolean;
   write(data: string): void;
   onData(cb: (text: string) => void): void;
   onClose(cb: () => void): void;
@@ -29,6 +31,7 @@ export async function openLink(port: string, baudRate = 115200): Promise<Link> {
     });
     sock.setNoDelay(true);
     return {
+      serial: false,
       write: (d) => void sock.write(Buffer.from(d, "latin1")),
       onData: (cb) => void sock.on("data", (b: Buffer) => cb(b.toString("latin1"))),
       onClose: (cb) => void sock.on("close", cb),
@@ -50,6 +53,7 @@ export async function openLink(port: string, baudRate = 115200): Promise<Link> {
     });
   });
   return {
+    serial: true,
     write: (d) => void sp.write(Buffer.from(d, "latin1")),
     onData: (cb) => void sp.on("data", (b: Buffer) => cb(b.toString("latin1"))),
     onClose: (cb) => void sp.on("close", cb),
@@ -154,7 +158,26 @@ export class EspruinoConsole {
    * Write a file to Storage in chunks (the board cannot take a large string in
    * one console line): the first write sets the file's full size.
    */
-  async writeFile(name: string, data: Buffer, progress?: (done: number, total: number) => void, chunkSize = 384): Promise<void> {
+  async writeFile(name: string, data: Buffer, progress?: (done: number, total: number) => void, chunkSize?: number): Promise<void> {
+    // a serial line has no flow control to speak of: shorter lines, fewer bytes at risk per line
+    const size = chunkSize ?? (this.link.serial ? 192 : 384);
+    let lastError: Error | undefined;
+    // a line garbled on the way is caught (a parse error, no answer, or the CRC): write the file again
+    for (let attempt = 0; attempt < 3; attempt++) {
+      try {
+        await this.writeFileOnce(name, data, size, progress);
+        return;
+      } catch (e) {
+        lastError = e as Error;
+        if (this.closed || /out of flash|empty/.test(lastError.message)) throw lastError;
+        this.link.write("\n");
+        await new Promise((r) => setTimeout(r, 1000));
+      }
+    }
+    throw lastError as Error;
+  }
+
+  private async writeFileOnce(name: string, data: Buffer, chunkSize: number, progress?: (done: number, total: number) => void): Promise<void> {
     const total = data.length;
     if (total === 0) throw new ConsoleError(`refusing to write an empty ${name}`);
     await this.exec(`require("Storage").erase(${JSON.stringify(name)})`);
@@ -169,7 +192,7 @@ export class EspruinoConsole {
     const back = await this.evalJson<[number, number]>(`(function(f){return [f.length,E.CRC32(f)]})(require("Storage").read(${JSON.stringify(name)}))`);
     const crc = zlib.crc32(data);
     if (back[0] !== total || back[1] !== crc) {
-      throw new ConsoleError(`${name} reads back ${back[0]} bytes with CRC ${back[1]}, wrote ${total} bytes with CRC ${crc}: the link garbled it, try again`);
+      throw new ConsoleError(`${name} reads back ${back[0]} bytes with CRC ${back[1]}, wrote ${total} bytes with CRC ${crc}: the link garbled it`);
     }
   }
 
