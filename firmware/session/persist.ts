@@ -36,22 +36,10 @@ export function serializeState(b: Broker): string {
   const u16 = (n: number): string => String.fromCharCode(Math.floor(n / 256) % 256, n % 256);
   const u32 = (n: number): string => u16(Math.floor(n / 65536)) + u16(n % 65536);
   const str = (s: string): string => u16(s.length) + s;
-  const message = (msg: StoredMessage): string => {
+  const message = (msg: StoredMessage): string =>
     // topic and payload as they are stored: one buffer, topic first
-    let bytes = "";
-    let piece = "";
-    const n = msg.topicLen + msg.payloadLen;
-    for (let i = 0; i < n; i++) {
-      piece += String.fromCharCode(msg.data[i]);
-      if (piece.length === 64) {
-        bytes += piece;
-        piece = "";
-      }
-    }
-    bytes += piece;
-    return u16(msg.topicLen) + bytes.substring(0, msg.topicLen) + u32(msg.payloadLen) +
-      bytes.substring(msg.topicLen) + String.fromCharCode(msg.qos);
-  };
+    u16(msg.topicLen) + bytesToString(msg.data, 0, msg.topicLen) + u32(msg.payloadLen) +
+    bytesToString(msg.data, msg.topicLen, msg.payloadLen) + String.fromCharCode(msg.qos);
 
   let body = "";
   const retained = b.retained.list;
