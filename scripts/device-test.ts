@@ -38,7 +38,11 @@ export async function deviceTest(opts: FlashOptions & { mqtt?: boolean }): Promi
   let failed = -1;
   try {
     await con.hello();
-    await con.exec("clearInterval();clearTimeout()");
+    // a quiet board for the upload: reset() stops the broker (its sockets, timers, memory) until
+    // the suite runs; the flash keeps the broker for the next boot
+    con.link.write("\x10reset()\n");
+    await new Promise((r) => setTimeout(r, 1500));
+    await con.hello();
     const code = buildEspruino({ entry: "selftest", quiet: true });
     out(`uploading the on-device suite (${code.length} bytes)`);
     await con.writeFile(SELFTEST_FILE, Buffer.from(code, "latin1"));
