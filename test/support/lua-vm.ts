@@ -11,7 +11,7 @@ import * as path from "node:path";
 import { brokerFor, VECTORS_51, VECTORS_53 } from "../../scripts/build-lua";
 import { toLua } from "../../scripts/lib/nodemcu-config";
 import { BrokerConfig } from "../../firmware/config";
-import { Case, connectBytes, Outcome, publishBytes } from "./replay";
+import { Case, connectBytes, Outcome, runCaseOn } from "./replay";
 import { bytesToHex, hexToBytes } from "../../host-sim/sim";
 
 const ROOT = path.join(__dirname, "..", "..");
@@ -150,72 +150,30 @@ export function startVmBroker(vm: LuaVm, config: BrokerConfig): VmBroker {
   };
 }
 
-const CONNACK_OK = "20020000";
-
-/** One replay case on a fresh broker in the VM (runCaseSim's steps, over NodeMCU's simulated net). */
+/** One replay case on a fresh broker in the VM (replay.ts's steps, over NodeMCU's simulated net). */
 export function runCaseVm(c: Case, vm: LuaVm, config: BrokerConfig, split = false): Outcome {
   const br = startVmBroker(vm, config);
   try {
     const sock = br.connect(split ? 1 : 1460);
-    const settle = () => {
-      br.advance(1);
-      sock.pull();
-    };
-    const expect = (hex: string, what: string): Outcome => {
-      const want = hexToBytes(hex);
-      const have = sock.inbox.slice(0, want.length);
-      if (have.length < want.length || bytesToHex(have) !== bytesToHex(want)) {
-        return `${what}: expected ${bytesToHex(want)}, got ${bytesToHex(sock.inbox)}${sock.closed ? " (closed)" : ""}`;
-      }
-      sock.inbox.splice(0, want.length);
-      return undefined;
-    };
-    if (c.connect) {
-      sock.write(connectBytes(c.name, c.ver));
-      settle();
-      const e = expect(CONNACK_OK, "CONNACK");
-      if (e) return e;
-    }
-    let helper: VmSocket | undefined;
-    for (const m of c.msgs) {
-      if (m.type === "send") {
-        sock.write(m.payload!);
-        settle();
-      } else if (m.type === "recv") {
-        settle();
-        const e = expect(m.payload!, "recv");
-        if (e) return e;
-      } else {
-        if (helper === undefined) {
-          helper = br.connect();
-          helper.write(connectBytes("helper", 4));
-          helper.pull();
-          helper.inbox = [];
-        }
-        const qos = m.qos ?? 0;
-        helper.write(publishBytes(m.topic!, m.payload ?? "", qos, 1));
-        settle();
-        if (qos === 2) {
-          helper.write("62 02 00 01");
-          settle();
-        }
-        helper.pull();
-        helper.inbox = [];
-      }
-    }
-    settle();
-    if (c.expectDisconnect) {
-      if (!sock.closed) return `expected the broker to close the connection; it is open (inbox ${bytesToHex(sock.inbox)})`;
-      if (sock.inbox.length > 0) return `unexpected bytes before close: ${bytesToHex(sock.inbox)}`;
-    } else {
-      if (sock.closed) return "the broker closed a connection that should stay open";
-      sock.write("C0 00");
-      settle();
-      const e = expect("D000", "PINGRESP");
-      if (e) return e;
-      if (sock.inbox.length > 0) return `unexpected bytes: ${bytesToHex(sock.inbox)}`;
-    }
-    return undefined;
+    const helpers: VmSocket[] = [];
+    return runCaseOn(c, {
+      sock,
+      settle: () => {
+        br.advance(1);
+        sock.pull();
+        for (const h of helpers) h.pull();
+      },
+      closedByBroker: () => sock.closed,
+      closed: () => sock.closed,
+      helper: () => {
+        const h = br.connect();
+        h.write(connectBytes("helper", 4));
+        h.pull();
+        h.inbox = [];
+        helpers.push(h);
+        return h;
+      },
+    });
   } finally {
     br.stop();
   }

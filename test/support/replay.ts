@@ -9,7 +9,7 @@ import * as path from "node:path";
 import { encodeConnect, encodePublishString } from "../../firmware/codec/encode";
 import { BrokerConfig } from "../../firmware/config";
 import { startSimBroker } from "../../host-sim/server";
-import { bytesToHex, hexToBytes, SimSocket } from "../../host-sim/sim";
+import { bytesToHex, hexToBytes } from "../../host-sim/sim";
 
 export const DEFAULT_CORPUS = path.join(__dirname, "..", "..", "..", "shared", "conformance", "mosquitto-msg-sequence");
 
@@ -84,71 +84,104 @@ export function publishBytes(topic: string, payload: string, qos: number, packet
   return out.slice(0, n);
 }
 
-const CONNACK_OK = "20020000";
+export const CONNACK_OK = "20020000";
 
 /** Result of one case: undefined when it passed, else what went wrong. */
 export type Outcome = string | undefined;
 
-/** One case on a fresh broker over the simulated network, every write split into single bytes when `split`. */
-export function runCaseSim(c: Case, config: BrokerConfig, split = false): Outcome {
-  const sim = startSimBroker(config, { splitBytes: split });
-  const sock = sim.net.connect();
-  const settle = () => sim.clock.advance(1);
+/** What a synchronous test bed gives the step runner: the tested connection and a helper client. */
+export interface ReplayPeer {
+  inbox: number[];
+  write(data: Uint8Array | string): void;
+}
+
+export interface ReplayBed {
+  sock: ReplayPeer;
+  /** Let the broker run and the peers collect what it sent. */
+  settle(): void;
+  /** The broker has closed the tested connection. */
+  closedByBroker(): boolean;
+  /** The tested connection is closed, by either side. */
+  closed(): boolean;
+  /** A second client ("helper"), connected, its CONNACK taken. */
+  helper(): ReplayPeer;
+}
+
+/**
+ * The steps of one case on a synchronous bed (the simulated sockets here, the
+ * Lua VM's simulated net in lua-vm.ts): CONNECT, the sends, receives and
+ * helper publishes, then the close or the PINGREQ the case expects.
+ */
+export function runCaseOn(c: Case, bed: ReplayBed): Outcome {
+  const sock = bed.sock;
   const expect = (hex: string, what: string): Outcome => {
     const want = hexToBytes(hex);
     const have = sock.inbox.slice(0, want.length);
     if (have.length < want.length || bytesToHex(have) !== bytesToHex(want)) {
-      return `${what}: expected ${bytesToHex(want)}, got ${bytesToHex(sock.inbox)}${sock.closed ? " (closed)" : ""}`;
+      return `${what}: expected ${bytesToHex(want)}, got ${bytesToHex(sock.inbox)}${bed.closed() ? " (closed)" : ""}`;
     }
     sock.inbox.splice(0, want.length);
     return undefined;
   };
   if (c.connect) {
     sock.write(connectBytes(c.name, c.ver));
-    settle();
+    bed.settle();
     const e = expect(CONNACK_OK, "CONNACK");
     if (e) return e;
   }
-  let helper: SimSocket | undefined;
+  let helper: ReplayPeer | undefined;
   for (const m of c.msgs) {
     if (m.type === "send") {
       sock.write(m.payload!);
-      settle();
+      bed.settle();
     } else if (m.type === "recv") {
-      settle();
+      bed.settle();
       const e = expect(m.payload!, "recv");
       if (e) return e;
     } else {
-      const msg = { topic: m.topic!, payload: m.payload ?? "", qos: m.qos };
-      if (helper === undefined) {
-        helper = sim.net.connect();
-        helper.write(connectBytes("helper", 4));
-        settle();
-        helper.take();
-      }
-      const qos = msg.qos ?? 0;
-      helper.write(publishBytes(msg.topic, msg.payload, qos, 1));
-      settle();
-      if (qos === 2) {
+      const msg = { topic: m.topic!, payload: m.payload ?? "", qos: m.qos ?? 0 };
+      if (helper === undefined) helper = bed.helper();
+      helper.write(publishBytes(msg.topic, msg.payload, msg.qos, 1));
+      bed.settle();
+      if (msg.qos === 2) {
         helper.write("62 02 00 01");
-        settle();
+        bed.settle();
       }
-      helper.take();
+      helper.inbox = [];
     }
   }
-  settle();
+  bed.settle();
   if (c.expectDisconnect) {
-    if (!sock.closedByBroker) return `expected the broker to close the connection; it is open (inbox ${bytesToHex(sock.inbox)})`;
+    if (!bed.closedByBroker()) return `expected the broker to close the connection; it is open (inbox ${bytesToHex(sock.inbox)})`;
     if (sock.inbox.length > 0) return `unexpected bytes before close: ${bytesToHex(sock.inbox)}`;
   } else {
-    if (sock.closed) return "the broker closed a connection that should stay open";
+    if (bed.closed()) return "the broker closed a connection that should stay open";
     sock.write("C0 00");
-    settle();
+    bed.settle();
     const e = expect("D000", "PINGRESP");
     if (e) return e;
     if (sock.inbox.length > 0) return `unexpected bytes: ${bytesToHex(sock.inbox)}`;
   }
   return undefined;
+}
+
+/** One case on a fresh broker over the simulated network, every write split into single bytes when `split`. */
+export function runCaseSim(c: Case, config: BrokerConfig, split = false): Outcome {
+  const sim = startSimBroker(config, { splitBytes: split });
+  const sock = sim.net.connect();
+  return runCaseOn(c, {
+    sock,
+    settle: () => sim.clock.advance(1),
+    closedByBroker: () => sock.closedByBroker,
+    closed: () => sock.closed,
+    helper: () => {
+      const h = sim.net.connect();
+      h.write(connectBytes("helper", 4));
+      sim.clock.advance(1);
+      h.take();
+      return h;
+    },
+  });
 }
 
 /** A TCP client that reads exact byte counts with a deadline. */
