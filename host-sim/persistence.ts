@@ -37,12 +37,14 @@ export function attachPersistence(broker: Broker, config: BrokerConfig, fsImpl: 
   const dir = config.persistenceLocation ?? process.cwd();
   const file = path.join(dir, STATE_FILE);
   let restored = false;
+  // what is on disk now: a save that would write the same bytes is skipped
+  let last = "";
   if (fsImpl.existsSync(file)) {
     const data = fsImpl.readFileSync(file).toString("latin1");
     restored = restoreState(broker, data);
-    if (!restored) broker.log(`persistence: ${file} is damaged or torn; starting empty`);
+    if (restored) last = data;
+    else broker.log(`persistence: ${file} is damaged or torn; starting empty`);
   }
-  let last = restored ? fsImpl.readFileSync(file).toString("latin1") : "";
   let lastAt = 0;
   const save = () => {
     const data = serializeState(broker);
