@@ -8,6 +8,7 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import { buildSync, transformSync } from "esbuild";
 import * as ts from "typescript";
+import { ColdReport, dropUnused, inlineConstants, moveColdCode } from "./espruino-shrink";
 import { checkEspruinoSource } from "./espruino-check";
 import { mangleRegExp } from "./espruino-mangle";
 
@@ -22,7 +23,22 @@ export interface BuildOptions {
   quiet?: boolean;
   /** "broker" (the firmware, boot.ts) or "selftest" (the on-device suite). */
   entry?: "broker" | "selftest";
+  /** Told which functions went cold, with the code before identifiers are minified (for a census). */
+  report?: (r: ColdReport, named: string) => void;
 }
+
+/**
+ * Entry points of the code a broker needs only now and then: a client
+ * connecting, subscribing, pinging or leaving, a retained message or a will,
+ * state saved or loaded, the $SYS tree, the once-a-tick guard, log text,
+ * a new route for the QoS 0 fast path.
+ * What only they use goes cold with them (scripts/espruino-cold.ts).
+ */
+const COLD_ROOTS = [
+  "handleConnect", "handleSubscribe", "handleUnsubscribe", "handleDisconnect", "handlePingreq",
+  "retainMessage", "publishWill", "publishSys", "guardTick", "errorName", "recordRoute",
+  "serializeState", "validState", "restoreState",
+];
 
 export function buildEspruino(opts: BuildOptions = {}): string {
   const selftest = opts.entry === "selftest";
@@ -38,12 +54,16 @@ export function buildEspruino(opts: BuildOptions = {}): string {
     bundle: true,
     format: "iife",
     target: "es2015",
-    minify,
+    // identifiers keep their names until the cold-code pass has found its functions by name
+    minifySyntax: minify,
+    minifyWhitespace: minify,
     write: false,
     legalComments: "none",
     logLevel: "error",
     mangleProps: mangleRegExp(ROOT),
     mangleCache: cache,
+    // the board's own choices (firmware/topics/choose.ts)
+    define: { BOARD_BUILD: "true" },
   });
   fs.writeFileSync(MANGLE_CACHE, JSON.stringify(bundled.mangleCache, null, 1));
   // 2. lower to ES5 (Espruino has no destructuring, spread, default parameters...)
@@ -51,8 +71,11 @@ export function buildEspruino(opts: BuildOptions = {}): string {
     compilerOptions: { target: ts.ScriptTarget.ES5, module: ts.ModuleKind.None, removeComments: true, ignoreDeprecations: "6.0" } as ts.CompilerOptions,
     reportDiagnostics: false,
   }).outputText;
-  // 3. minify again: the lowering brings back long helper names
-  const code = transformSync(es5, { minify, target: "es5", legalComments: "none", logLevel: "error" }).code;
+  // 3. what is only needed now and then leaves the resident set (espruino-cold.ts)
+  const moved = moveColdCode(dropUnused(inlineConstants(es5).code).code, COLD_ROOTS);
+  if (opts.report !== undefined) opts.report(moved.report, moved.code);
+  // 4. minify: identifiers now, and again what the lowering brought back
+  const code = transformSync(moved.code, { minify, target: "es5", legalComments: "none", logLevel: "error" }).code;
   fs.writeFileSync(outfile, code);
   const name = path.relative(ROOT, outfile);
   const problems = checkEspruinoSource(code);

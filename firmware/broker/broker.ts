@@ -10,8 +10,8 @@ import { BoardProfile } from "../profile";
 import { RetainStore } from "../retain/store";
 import { Session } from "../session/session";
 import { SessionRegistry } from "../session/registry";
-import { SubscriptionList } from "../topics/list";
-import { SubscriptionIndex, TopicTable } from "../topics/table";
+import { newSubscriptionIndex } from "../topics/choose";
+import { SubscriptionIndex } from "../topics/table";
 import { AWAIT_CONNECT, CLOSED, CONNECTED, Connection, PacketHandler } from "./connection";
 import { publishWill } from "./deliver";
 import { Guard, guardTick } from "./guard";
@@ -35,8 +35,6 @@ export class BrokerStats {
   connectionsRefused = 0;
 }
 
-/** Up to this many subscriptions in all, a flat list beats a trie (in memory, and in speed at that size). */
-const FLAT_SUBSCRIPTIONS = 256;
 /** Initial size of a connection's gathering buffer and of the shared send buffer. */
 const SMALL_BUFFER = 256;
 
@@ -75,10 +73,7 @@ export class Broker implements PacketHandler {
     this.profile = config.profile;
     this.platform = platform;
     this.transport = transport;
-    // a board's few dozen subscriptions fit a flat list best; the desktop's many need the trie
-    this.topics = config.profile.maxSubscriptions <= FLAT_SUBSCRIPTIONS
-      ? new SubscriptionList<Session>(config.profile.maxSubscriptions)
-      : new TopicTable<Session>(config.profile.maxSubscriptions);
+    this.topics = newSubscriptionIndex<Session>(config.profile.maxSubscriptions);
     this.retained = new RetainStore(config.profile.maxRetained, config.profile.maxRetainedBytes);
     this.sessions = new SessionRegistry(config.profile.maxSessions);
     // starts small and grows with the largest packet sent (never past the packet limit)
