@@ -14,6 +14,7 @@ import { newSubscriptionIndex } from "../topics/choose";
 import { SubscriptionIndex } from "../topics/table";
 import { AWAIT_CONNECT, CLOSED, CONNECTED, Connection, PacketHandler } from "./connection";
 import { publishWill } from "./deliver";
+import { RawRoute } from "./raw_route";
 import { Guard, guardTick } from "./guard";
 import { handleAck } from "./handle_acks";
 import { handleConnect } from "./handle_connect";
@@ -67,6 +68,18 @@ export class Broker implements PacketHandler {
   targets: Session[] = [];
   /** Flood and slow-consumer counters (guard.ts). */
   guard = new Guard();
+  /**
+   * Moves on whenever who receives what may have changed (a CONNECT,
+   * SUBSCRIBE, UNSUBSCRIBE, a connection ending): a RawRoute recorded before
+   * is no longer used (raw_route.ts).
+   */
+  routeGen = 0;
+  /** The connection an adapter wants its next QoS 0 PUBLISH's route recorded for (-1: none). */
+  routeWanted = -1;
+  /** The route recorded for routeWanted; the adapter takes it. */
+  recorded: RawRoute | undefined = undefined;
+  /** Scratch for the connection ids a recorded publish goes to. */
+  routeIds: number[] = [];
 
   constructor(config: BrokerConfig, platform: Platform, transport: Transport) {
     this.config = config;
@@ -163,8 +176,11 @@ export class Broker implements PacketHandler {
     if (conn.state === AWAIT_CONNECT) {
       // the first packet must be CONNECT [MQTT-3.1.0-1]
       if (type !== CONNECT) return ERR_PROTOCOL;
+      this.routeGen++;
       return handleConnect(this, conn, flags, buf, off, len);
     }
+    // what may change who receives what (raw_route.ts); the others (PUBLISH, acks, PINGREQ) do not
+    if (type !== PUBLISH && (type < PUBACK || type > PUBCOMP) && type !== PINGREQ) this.routeGen++;
     // a second CONNECT is a protocol violation [MQTT-3.1.0-2]
     if (type === CONNECT) return ERR_PROTOCOL;
     // what only a server sends (CONNACK, SUBACK, UNSUBACK, PINGRESP) and the reserved types 0 and 15
@@ -199,6 +215,7 @@ export class Broker implements PacketHandler {
    */
   disconnect(conn: Connection, reason: number): void {
     if (conn.state === CLOSED) return;
+    this.routeGen++;
     let wasConnected = conn.state === CONNECTED;
     conn.state = CLOSED;
     delete this.connsById["c" + conn.id];

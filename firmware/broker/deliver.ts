@@ -20,15 +20,17 @@ const DOLLAR = 36;
  * same bytes go to every receiver; a QoS 1/2 message is stored once and shared
  * by every session that queues it. `stored` is passed when the message is
  * already kept (a will); otherwise it is copied from `src` only if some
- * receiver needs it beyond this call.
+ * receiver needs it beyond this call. `rawIds`, when given, collects the
+ * connections a QoS 0 publish went to as received (raw_route.ts). Returns
+ * how many subscriptions matched.
  */
 export function routePublish(
   b: Broker, src: Bytes, topicOff: number, topicLen: number, payloadOff: number, payloadLen: number,
-  qos: number, stored: StoredMessage | undefined,
-): void {
+  qos: number, stored: StoredMessage | undefined, rawIds: number[] | undefined,
+): number {
   let targets = b.targets;
   let n = b.topics.match(src, topicOff, topicLen, targets);
-  if (n === 0) return;
+  if (n === 0) return 0;
   b.stats.publishReceived++;
   let zeroLen = -1;
   // a QoS 0 publish as received: its length-prefixed topic is followed by its payload
@@ -41,6 +43,8 @@ export function routePublish(
     if (q === 0) {
       // QoS 0 goes to connected clients only; an offline session does not queue it
       if (s.connId < 0) continue;
+      // a receiver of the route even when dropped now: its queue is looked at per packet
+      if (raw && rawIds !== undefined) rawIds.push(s.connId);
       if (b.transport.queued(s.connId) > b.profile.maxSendQueueBytes) {
         b.stats.publishDropped++;
         continue;
@@ -54,6 +58,7 @@ export function routePublish(
           zeroLen = 1 + writeRemainingLength(b.tx, 1, 2 + topicLen + payloadLen);
         }
         b.send(s.connId, zeroLen);
+        b.stats.bytesSent += 2 + topicLen + payloadLen;
         b.transport.send(s.connId, src, topicOff - 2, 2 + topicLen + payloadLen);
         continue;
       }
@@ -73,6 +78,7 @@ export function routePublish(
   }
   // let go of the sessions: the scratch list must not keep them alive
   for (let k = 0; k < n; k++) targets[k] = undefined as unknown as Session;
+  return n;
 }
 
 /** Hand a QoS 1/2 message to one session: send now if its window allows, else queue, else drop. */
@@ -150,7 +156,7 @@ export function publishWill(b: Broker, conn: Connection): void {
   if (will.topicLen > 0 && will.data[0] === DOLLAR) return;
   if (conn.acl !== undefined && !aclAllowsTopic(conn.acl, will.data, 0, will.topicLen, ACCESS_WRITE)) return;
   if (will.retain) retainMessage(b, will.data, 0, will.topicLen, will.topicLen, will.payloadLen, will.qos, will);
-  routePublish(b, will.data, 0, will.topicLen, will.topicLen, will.payloadLen, will.qos, will.qos > 0 ? will : undefined);
+  routePublish(b, will.data, 0, will.topicLen, will.topicLen, will.payloadLen, will.qos, will.qos > 0 ? will : undefined, undefined);
 }
 
 /**

@@ -8,6 +8,7 @@ import { countLevels, validTopicName } from "../topics/validate";
 import type { Broker } from "./broker";
 import type { Connection } from "./connection";
 import { retainMessage, routePublish } from "./deliver";
+import { recordRoute } from "./raw_route";
 
 const DOLLAR = 36;
 
@@ -54,7 +55,10 @@ export function handlePublish(b: Broker, conn: Connection, flags: number, buf: B
       session.incomingQos2.push(packetId);
     }
     if (retain) retainMessage(b, buf, topicOff, topicLen, p, payloadLen, qos, undefined);
-    routePublish(b, buf, topicOff, topicLen, p, payloadLen, qos, undefined);
+    // an adapter asked what this connection's QoS 0 stream does (raw_route.ts)
+    let record = qos === 0 && !retain && b.routeWanted === conn.id;
+    let matched = routePublish(b, buf, topicOff, topicLen, p, payloadLen, qos, undefined, record ? b.routeIds : undefined);
+    if (record) recordRoute(b, buf, off, len, topicLen, b.routeIds, matched > 0);
   } else {
     b.stats.publishDropped++;
   }

@@ -45,7 +45,7 @@ export function publishSys(b: Broker): void {
     const buf = b.platform.alloc.bytes(topic.length + value.length);
     stringToBytes(topic, buf, 0);
     stringToBytes(value, buf, topic.length);
-    routePublish(b, buf, 0, topic.length, topic.length, value.length, 0, undefined);
+    routePublish(b, buf, 0, topic.length, topic.length, value.length, 0, undefined, undefined);
   });
 }
 

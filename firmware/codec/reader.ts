@@ -6,9 +6,11 @@ export interface PacketSink {
   onPacket(first: number, buf: Bytes, off: number, len: number): number;
 }
 
-const STATE_HEADER = 0;
+/** Between packets: what a reader is in when it holds no partial packet. */
+export const STATE_HEADER = 0;
 const STATE_LENGTH = 1;
-const STATE_BODY = 2;
+/** Gathering a body: `remaining - have` bytes still to come. */
+export const STATE_BODY = 2;
 
 /**
  * Frames an MQTT byte stream into packets, accepting input split at any byte.

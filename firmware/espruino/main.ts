@@ -11,10 +11,12 @@
  * as the broker runs, a nested one only while its parent is alive.
  */
 import { Broker } from "../broker/broker";
+import { Connection } from "../broker/connection";
 import { publishSys } from "../broker/sys_tree";
 import { BrokerConfig } from "../config";
 import { Bytes, Transport } from "../platform";
 import { restoreState, serializeState, validState } from "../session/persist";
+import { receive, Receiver } from "./receive";
 
 declare const global: any;
 declare function print(...args: any[]): void;
@@ -30,8 +32,12 @@ interface BoardConfig {
   verbose: boolean;
 }
 
-/** Socket data arrives at most 536 bytes a call; the shared buffer takes it without allocating. */
-const CHUNK = 536;
+/**
+ * The shared receive buffer: what goes to the parser is copied in here,
+ * whole packets up to this size at once (receive.ts). Packets are small on a
+ * board; a larger one goes through in pieces.
+ */
+const CHUNK = 256;
 
 /** Sockets by id, each with the bytes it has queued, for backpressure and 'drain'. */
 class NetTransport implements Transport {
@@ -114,7 +120,8 @@ export function start(): void {
   let generation = 0;
   // what was saved last, as a CRC: keeping the string itself would hold its size in JsVars
   let lastSaved = -1;
-  if (config.persistence) {
+  // in a function of its own, so the state text read here is not kept by start()'s closures
+  if (config.persistence) (() => {
     let best = "";
     let bestGen = -1;
     for (let i = 0; i < 2; i++) {
@@ -133,7 +140,7 @@ export function start(): void {
       generation = bestGen;
       lastSaved = E.CRC32(best);
     }
-  }
+  })();
 
   const port = config.listeners.length > 0 ? config.listeners[0].port : 1883;
   const listen = () => {
@@ -143,14 +150,11 @@ export function start(): void {
       const key = "s" + id;
       transport.socks[key] = sock;
       transport.queue[key] = 0;
+      const rx: Receiver = { conn: b.connection(id) as Connection, route: undefined, outs: [], keys: [], pend: "" };
       sock.on("data", (d: string) => {
-        transport.congested = profile.memoryBudget > 0 && process.memory(false).usage > profile.memoryBudget;
-        for (let off = 0; off < d.length; off += CHUNK) {
-          const n = d.length - off < CHUNK ? d.length - off : CHUNK;
-          // Espruino's Uint8Array.set takes a binary string as it is
-          (chunk as any).set(off === 0 && n === d.length ? d : d.substr(off, n), 0);
-          b.data(id, chunk, 0, n);
-        }
+        const congested = profile.memoryBudget > 0 && process.memory(false).usage > profile.memoryBudget;
+        transport.congested = congested;
+        receive(b, transport, rx, id, d, chunk, congested);
       });
       sock.on("drain", () => {
         transport.queue[key] = 0;
