@@ -29,6 +29,11 @@ export function checkEspruinoSource(code: string): string[] {
   };
   walk.full(ast, (node: any) => {
     if (node.type === "LabeledStatement") problems.push(`${at(node)} labelled statement`);
+    // Espruino throws "Assignment to a constant" for arr.length = n (tried): use splice
+    if (node.type === "AssignmentExpression" && node.left.type === "MemberExpression" && !node.left.computed &&
+      node.left.property.name === "length") {
+      problems.push(`${at(node)} assignment to .length`);
+    }
     if (node.type === "Identifier" && MISSING_GLOBALS.has(node.name)) problems.push(`${at(node)} ${node.name}`);
     if (node.type === "MemberExpression" && !node.computed && node.object.type === "Identifier") {
       const bad = MISSING_MEMBERS[node.object.name];

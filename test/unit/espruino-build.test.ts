@@ -40,6 +40,7 @@ const REJECTED: [string, string, RegExp][] = [
   ["TextDecoder", "var x = new TextDecoder();", /TextDecoder/],
   ["socket.write of a typed array", "sock.write(new Uint8Array(4));", /typed array/],
   ["socket.write of a subarray", "sock.write(buf.subarray(0, 4));", /typed array/],
+  ["an assignment to length", "var a = [1]; a.length = 0;", /assignment to \.length/],
 ];
 
 for (const [name, code, want] of REJECTED) {
