@@ -25,15 +25,15 @@ import { handleSubscribe } from "./handle_subscribe";
 import { handleUnsubscribe } from "./handle_unsubscribe";
 
 /** Counters, as mosquitto's $SYS tree names them. */
-export class BrokerStats {
-  messagesReceived = 0;
-  messagesSent = 0;
-  publishReceived = 0;
-  publishSent = 0;
-  publishDropped = 0;
-  bytesReceived = 0;
-  bytesSent = 0;
-  connectionsRefused = 0;
+export interface BrokerStats {
+  messagesReceived: number;
+  messagesSent: number;
+  publishReceived: number;
+  publishSent: number;
+  publishDropped: number;
+  bytesReceived: number;
+  bytesSent: number;
+  connectionsRefused: number;
 }
 
 /** Initial size of a connection's gathering buffer and of the shared send buffer. */
@@ -52,7 +52,11 @@ export class Broker implements PacketHandler {
   topics: SubscriptionIndex<Session>;
   retained: RetainStore;
   sessions: SessionRegistry;
-  stats = new BrokerStats();
+  // plain objects, not class instances: on Espruino a class's constructor stays resident
+  stats: BrokerStats = {
+    messagesReceived: 0, messagesSent: 0, publishReceived: 0, publishSent: 0, publishDropped: 0,
+    bytesReceived: 0, bytesSent: 0, connectionsRefused: 0,
+  };
   startedAt: number;
   /** Live connections by id ("c" + id) and as a dense list for ticks. */
   connsById: { [key: string]: Connection } = {};
@@ -67,7 +71,7 @@ export class Broker implements PacketHandler {
   /** Scratch list for matched subscribers: reused for every publish. */
   targets: Session[] = [];
   /** Flood and slow-consumer counters (guard.ts). */
-  guard = new Guard();
+  guard: Guard = { records: [], stalled: {}, takeoversRefused: 0, loginsBlocked: 0, slowClosed: 0 };
   /**
    * Moves on whenever who receives what may have changed (a CONNECT,
    * SUBSCRIBE, UNSUBSCRIBE, a connection ending): a RawRoute recorded before

@@ -10,6 +10,7 @@ import { bytesToString } from "../topics/validate";
 import type { Broker } from "./broker";
 import type { Connection } from "./connection";
 import { StoredMessage, storeMessage } from "./message";
+import { retainedRemove, retainedSet } from "../retain/store";
 
 const DOLLAR = 36;
 
@@ -169,9 +170,9 @@ export function retainMessage(
 ): boolean {
   let topic = bytesToString(src, topicOff, topicLen);
   if (payloadLen === 0) {
-    b.retained.remove(topic);
+    retainedRemove(b.retained, topic);
     return true;
   }
   let msg = stored !== undefined ? stored : storeMessage(b.platform.alloc, src, topicOff, topicLen, payloadOff, payloadLen, qos, true);
-  return b.retained.set(topic, msg);
+  return retainedSet(b.retained, topic, msg);
 }

@@ -16,28 +16,25 @@ import { CONNECTED } from "./connection";
  * Counters live in one dense list of at most maxClients records; when it is
  * full the oldest record goes, so the guard itself is bounded too.
  */
-export class GuardRecord {
+// records and the guard are plain objects: on Espruino a class's constructor stays resident
+export interface GuardRecord {
   key: string;
-  count = 0;
+  count: number;
   since: number;
   /** Refused until this time (auth backoff); -1: not blocked. */
-  until = -1;
-  constructor(key: string, now: number) {
-    this.key = key;
-    this.since = now;
-  }
+  until: number;
 }
 
-export class Guard {
-  records: GuardRecord[] = [];
+export interface Guard {
+  records: GuardRecord[];
   /** Connections over the send-queue limit, "c" + id -> since when. */
-  stalled: { [key: string]: number } = {};
+  stalled: { [key: string]: number };
   /** CONNECTs refused because their id took over too often. */
-  takeoversRefused = 0;
+  takeoversRefused: number;
   /** CONNECTs refused during an address's backoff, password unchecked. */
-  loginsBlocked = 0;
+  loginsBlocked: number;
   /** Connections closed because their send queue stayed full. */
-  slowClosed = 0;
+  slowClosed: number;
 }
 
 function findRecord(g: Guard, key: string): GuardRecord | undefined {
@@ -56,7 +53,7 @@ function recordFor(b: Broker, key: string, now: number, windowMs: number): Guard
       for (let i = 1; i < g.records.length; i++) if (g.records[i].since < g.records[oldest].since) oldest = i;
       g.records.splice(oldest, 1);
     }
-    r = new GuardRecord(key, now);
+    r = { key: key, count: 0, since: now, until: -1 };
     g.records.push(r);
   } else if (now - r.since >= windowMs && r.until < now) {
     r.count = 0;

@@ -14,6 +14,7 @@ import { CONNECTED, Connection } from "./connection";
 import { resume } from "./deliver";
 import { loginBlocked, loginFailed, takeoverStorm } from "./guard";
 import { storeMessage } from "./message";
+import { attachSession, createSession, findSession } from "../session/registry";
 
 /**
  * CONNECT [MQTT-3.1]. Structure errors close the connection without a
@@ -114,7 +115,7 @@ export function handleConnect(b: Broker, conn: Connection, flags: number, buf: B
     do {
       clientId = "auto-";
       for (let h = 0; h < 16; h++) clientId += "0123456789abcdef".charAt(b.platform.random(16));
-    } while (b.sessions.find(clientId) !== undefined);
+    } while (findSession(b.sessions, clientId) !== undefined);
   } else {
     if (idLen > profile.maxClientIdLength) return refuse(CONNACK_ID_REJECTED);
     clientId = bytesToString(buf, idOff, idLen);
@@ -143,7 +144,7 @@ export function handleConnect(b: Broker, conn: Connection, flags: number, buf: B
     }
   }
 
-  let session = b.sessions.find(clientId);
+  let session = findSession(b.sessions, clientId);
   let takeover = session !== undefined && session.connId >= 0;
   // the same id taking over again and again: a conflict between two clients, refused (guard.ts)
   if (takeover && takeoverStorm(b, clientId, now)) return refuse(CONNACK_SERVER_UNAVAILABLE);
@@ -172,11 +173,11 @@ export function handleConnect(b: Broker, conn: Connection, flags: number, buf: B
     session = undefined;
   }
   if (session === undefined) {
-    session = b.sessions.create(clientId, clean);
+    session = createSession(b.sessions, clientId, clean);
   } else {
     sessionPresent = true; // [MQTT-3.2.2-2]
   }
-  b.sessions.attach(session, conn.id);
+  attachSession(b.sessions, session, conn.id);
 
   conn.state = CONNECTED;
   conn.session = session;

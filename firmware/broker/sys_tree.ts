@@ -26,7 +26,7 @@ function sysTree(b: Broker, each: (topic: string, value: string) => void): void 
     "" + b.stats.messagesReceived,
     "" + b.stats.messagesSent,
     "" + b.stats.publishDropped,
-    "" + b.retained.count,
+    "" + b.retained.list.length,
     "" + b.topics.count,
     // JsVars on Espruino, bytes on Node, KB on Lua
     b.platform.memoryUsed !== undefined ? "" + b.platform.memoryUsed() : "0",

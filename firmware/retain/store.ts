@@ -6,8 +6,9 @@ import { StoredMessage } from "../broker/message";
  * an Object property.
  */
 export class RetainStore {
-  private index: { [key: string]: StoredMessage } = {};
-  /** Dense list for matching on subscribe. */
+  /** By "t" + topic. */
+  index: { [key: string]: StoredMessage } = {};
+  /** Dense list for matching on subscribe; its length is the count. */
   list: StoredMessage[] = [];
   bytes = 0;
   maxCount: number;
@@ -19,49 +20,51 @@ export class RetainStore {
     this.maxCount = maxCount;
     this.maxBytes = maxBytes;
   }
+}
 
-  get count(): number {
-    return this.list.length;
+/*
+ * The store's operations are functions, not methods: on Espruino a method is
+ * resident for as long as the class exists, and these run only when a
+ * retained message arrives, is delivered on subscribe, or is saved.
+ */
+
+export function retainedGet(store: RetainStore, topic: string): StoredMessage | undefined {
+  return store.index["t" + topic];
+}
+
+/** Store or replace; false (and nothing changed) when it would not fit. */
+export function retainedSet(store: RetainStore, topic: string, msg: StoredMessage): boolean {
+  let key = "t" + topic;
+  let old = store.index[key];
+  const oldSize = old !== undefined ? old.topicLen + old.payloadLen : 0;
+  let newCount = old !== undefined ? store.list.length : store.list.length + 1;
+  if (newCount > store.maxCount || store.bytes - oldSize + (msg.topicLen + msg.payloadLen) > store.maxBytes) {
+    store.refused++;
+    return false;
   }
+  if (old !== undefined) removeFromList(store, old);
+  store.index[key] = msg;
+  store.list.push(msg);
+  store.bytes += (msg.topicLen + msg.payloadLen) - oldSize;
+  return true;
+}
 
-  get(topic: string): StoredMessage | undefined {
-    return this.index["t" + topic];
-  }
+/** An empty retained publish clears the topic [MQTT-3.3.1-10]. */
+export function retainedRemove(store: RetainStore, topic: string): void {
+  let key = "t" + topic;
+  let old = store.index[key];
+  if (old === undefined) return;
+  delete store.index[key];
+  removeFromList(store, old);
+  store.bytes -= (old.topicLen + old.payloadLen);
+}
 
-  /** Store or replace; false (and nothing changed) when it would not fit. */
-  set(topic: string, msg: StoredMessage): boolean {
-    let key = "t" + topic;
-    let old = this.index[key];
-    const oldSize = old !== undefined ? old.topicLen + old.payloadLen : 0;
-    let newCount = old !== undefined ? this.list.length : this.list.length + 1;
-    if (newCount > this.maxCount || this.bytes - oldSize + (msg.topicLen + msg.payloadLen) > this.maxBytes) {
-      this.refused++;
-      return false;
-    }
-    if (old !== undefined) this.removeFromList(old);
-    this.index[key] = msg;
-    this.list.push(msg);
-    this.bytes += (msg.topicLen + msg.payloadLen) - oldSize;
-    return true;
-  }
-
-  /** An empty retained publish clears the topic [MQTT-3.3.1-10]. */
-  remove(topic: string): void {
-    let key = "t" + topic;
-    let old = this.index[key];
-    if (old === undefined) return;
-    delete this.index[key];
-    this.removeFromList(old);
-    this.bytes -= (old.topicLen + old.payloadLen);
-  }
-
-  private removeFromList(msg: StoredMessage): void {
-    let list = this.list;
-    for (let i = 0; i < list.length; i++) {
-      if (list[i] === msg) {
-        list.splice(i, 1);
-        return;
-      }
+function removeFromList(store: RetainStore, msg: StoredMessage): void {
+  let list = store.list;
+  for (let i = 0; i < list.length; i++) {
+    if (list[i] === msg) {
+      list.splice(i, 1);
+      return;
     }
   }
 }

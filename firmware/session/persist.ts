@@ -2,6 +2,8 @@ import type { Broker } from "../broker/broker";
 import { StoredMessage } from "../broker/message";
 import { bytesToString } from "../topics/validate";
 import { AWAIT_PUBACK, AWAIT_PUBCOMP, InFlight, Queued, Session } from "./session";
+import { retainedSet } from "../retain/store";
+import { allSessions, createSession, findSession } from "./registry";
 
 /**
  * Retained messages and persistent sessions as one binary string, written
@@ -44,7 +46,7 @@ export function serializeState(b: Broker): string {
   let body = "";
   const retained = b.retained.list;
   for (let i = 0; i < retained.length; i++) body += String.fromCharCode(REC_RETAINED) + message(retained[i]);
-  const sessions = b.sessions.all();
+  const sessions = allSessions(b.sessions);
   for (let k = 0; k < sessions.length; k++) {
     const s = sessions[k];
     if (s.clean) continue;
@@ -136,12 +138,12 @@ export function restoreState(b: Broker, data: string): boolean {
       if (kind === REC_RETAINED) {
         const m = message(true);
         if (m.qos > 2) return false;
-        if (!bad && apply) b.retained.set(bytesToString(m.data, 0, m.topicLen), m);
+        if (!bad && apply) retainedSet(b.retained, bytesToString(m.data, 0, m.topicLen), m);
       } else if (kind === REC_SESSION) {
         const id = take(u16());
-        if (seen["c" + id] === true || (!apply && b.sessions.find(id) !== undefined)) return false;
+        if (seen["c" + id] === true || (!apply && findSession(b.sessions, id) !== undefined)) return false;
         seen["c" + id] = true;
-        const s: Session = apply ? b.sessions.create(id, false) : new Session(id, false);
+        const s: Session = apply ? createSession(b.sessions, id, false) : new Session(id, false);
         s.nextPacketId = u16();
         if (s.nextPacketId === 0) s.nextPacketId = 1;
         const nf = u16();

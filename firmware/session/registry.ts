@@ -14,7 +14,8 @@ export interface SessionOwner {
  * persistent_client_expiration, by count instead of age).
  */
 export class SessionRegistry {
-  private byId: { [key: string]: Session } = {};
+  /** By "c" + client id. */
+  byId: { [key: string]: Session } = {};
   count = 0;
   offline: Session[] = [];
   maxOffline: number;
@@ -23,23 +24,6 @@ export class SessionRegistry {
 
   constructor(maxOffline: number) {
     this.maxOffline = maxOffline;
-  }
-
-  find(clientId: string): Session | undefined {
-    return this.byId["c" + clientId];
-  }
-
-  create(clientId: string, clean: boolean): Session {
-    let s = new Session(clientId, clean);
-    this.byId["c" + clientId] = s;
-    this.count++;
-    return s;
-  }
-
-  /** A client (re)attaches: its session is no longer offline. */
-  attach(session: Session, connId: number): void {
-    session.connId = connId;
-    this.removeOffline(session);
   }
 
   /** Its connection ended: a clean session ends too [MQTT-3.1.2-6]; a persistent one waits. */
@@ -73,14 +57,7 @@ export class SessionRegistry {
     }
   }
 
-  /** Every session, for persistence. */
-  all(): Session[] {
-    let out: Session[] = [];
-    for (let key in this.byId) out.push(this.byId[key]);
-    return out;
-  }
-
-  private removeOffline(session: Session): void {
+  removeOffline(session: Session): void {
     let list = this.offline;
     for (let i = 0; i < list.length; i++) {
       if (list[i] === session) {
@@ -89,4 +66,33 @@ export class SessionRegistry {
       }
     }
   }
+}
+
+/*
+ * Finding, creating and attaching sessions happen on CONNECT, listing them on
+ * a save: functions, not methods, so on Espruino they are not resident.
+ */
+
+export function findSession(reg: SessionRegistry, clientId: string): Session | undefined {
+  return reg.byId["c" + clientId];
+}
+
+export function createSession(reg: SessionRegistry, clientId: string, clean: boolean): Session {
+  let s = new Session(clientId, clean);
+  reg.byId["c" + clientId] = s;
+  reg.count++;
+  return s;
+}
+
+/** A client (re)attaches: its session is no longer offline. */
+export function attachSession(reg: SessionRegistry, session: Session, connId: number): void {
+  session.connId = connId;
+  reg.removeOffline(session);
+}
+
+/** Every session, for persistence. */
+export function allSessions(reg: SessionRegistry): Session[] {
+  let out: Session[] = [];
+  for (let key in reg.byId) out.push(reg.byId[key]);
+  return out;
 }

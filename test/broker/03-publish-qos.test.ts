@@ -1,5 +1,6 @@
 import { test } from "uvu";
 import * as assert from "uvu/assert";
+import { findSession } from "../../firmware/session/registry";
 import {
   assertNoConnections, configWith, inModes, PUBACK, PUBCOMP, PUBLISH, PUBREC, PUBREL, SimClient, startSim,
 } from "../support/sim-client";
@@ -17,7 +18,7 @@ inModes(test, "QoS 1: PUBACK to the publisher, QoS 1 delivery with a packet id",
   assert.is(m.dup, false);
   assert.ok(m.packetId > 0);
   assert.is(m.payload, "one");
-  const s = sim.broker.sessions.find("sub")!;
+  const s = findSession(sim.broker.sessions, "sub")!;
   assert.is(s.inflight.length, 1);
   sub.ack(PUBACK, m.packetId);
   assert.is(s.inflight.length, 0, "PUBACK completes the delivery");
@@ -51,7 +52,7 @@ inModes(test, "QoS 2: PUBREC/PUBREL/PUBCOMP both ways, delivered exactly once", 
   assert.is(rel.packetId, id);
   assert.is(rel.flags, 2);
   sub.ack(PUBCOMP, id);
-  assert.is(sim.broker.sessions.find("sub")!.inflight.length, 0);
+  assert.is(findSession(sim.broker.sessions, "sub")!.inflight.length, 0);
   sub.expectNothing();
   sub.end();
   pub.end();
@@ -149,7 +150,7 @@ inModes(test, "QoS 2: PUBLISH redelivered with DUP, PUBREL resumed after reconne
   back.ack(PUBREC, mb.packetId);
   assert.is(back.expect(PUBREL).packetId, mb.packetId);
   back.ack(PUBCOMP, mb.packetId);
-  assert.is(sim.broker.sessions.find("durable")!.inflight.length, 0);
+  assert.is(findSession(sim.broker.sessions, "durable")!.inflight.length, 0);
   back.end();
   pub.end();
   assertNoConnections(sim);

@@ -1,5 +1,6 @@
 import { test } from "uvu";
 import * as assert from "uvu/assert";
+import { findSession } from "../../firmware/session/registry";
 import {
   assertNoConnections, configWith, inModes, PUBACK, SimClient, startSim,
 } from "../support/sim-client";
@@ -10,7 +11,7 @@ inModes(test, "clean session: nothing survives the connection", (opts) => {
   a.connect("c", { clean: true });
   a.subscribe("t", 1);
   a.end();
-  assert.is(sim.broker.sessions.find("c"), undefined);
+  assert.is(findSession(sim.broker.sessions, "c"), undefined);
   assert.is(sim.broker.topics.count, 0);
   const pub = new SimClient(sim);
   pub.connect("pub");
@@ -61,7 +62,7 @@ inModes(test, "a clean CONNECT discards the persistent session", (opts) => {
   const pub = new SimClient(sim);
   pub.connect("pub");
   pub.publish1("t", "queued");
-  assert.is(sim.broker.sessions.find("p")!.queue.length, 1);
+  assert.is(findSession(sim.broker.sessions, "p")!.queue.length, 1);
   const b = new SimClient(sim);
   assert.is(b.connect("p", { clean: true }).sessionPresent, false, "[MQTT-3.1.2-6]");
   b.expectNothing("queued message of the discarded session");
@@ -84,7 +85,7 @@ inModes(test, "the offline queue is bounded by maxQueued: the oldest are kept, t
   const pub = new SimClient(sim);
   pub.connect("pub");
   for (let i = 0; i < 12; i++) pub.publish1("t", "m" + i, i + 1);
-  const s = sim.broker.sessions.find("p")!;
+  const s = findSession(sim.broker.sessions, "p")!;
   assert.is(s.queue.length, 5);
   assert.is(s.dropped, 7);
   const b = new SimClient(sim);
@@ -107,7 +108,7 @@ inModes(test, "the queue behind a full in-flight window is bounded too, while on
   const pub = new SimClient(sim);
   pub.connect("pub");
   for (let i = 0; i < 10; i++) pub.publish1("t", "m" + i, i + 1);
-  const s = sim.broker.sessions.find("sub")!;
+  const s = findSession(sim.broker.sessions, "sub")!;
   assert.is(s.inflight.length, 1);
   assert.is(s.queue.length, 3);
   const received: string[] = [];
@@ -134,9 +135,9 @@ inModes(test, "persistent sessions beyond maxSessions: the oldest offline one is
     c.end();
     sim.clock.advance(10);
   }
-  assert.is(sim.broker.sessions.find("s1"), undefined);
-  assert.ok(sim.broker.sessions.find("s2") !== undefined);
-  assert.ok(sim.broker.sessions.find("s3") !== undefined);
+  assert.is(findSession(sim.broker.sessions, "s1"), undefined);
+  assert.ok(findSession(sim.broker.sessions, "s2") !== undefined);
+  assert.ok(findSession(sim.broker.sessions, "s3") !== undefined);
   assert.is(sim.broker.sessions.evicted, 1);
   assert.is(sim.broker.topics.count, 2, "the evicted session's subscription is gone");
   const back = new SimClient(sim);

@@ -69,7 +69,7 @@ inModes(test, "will when the socket closes without DISCONNECT, at the will QoS, 
   assert.is(got.qos, 1);
   assert.is(got.retain, false, "live delivery clears RETAIN");
   w.ack(PUBACK, got.packetId);
-  assert.is(sim.broker.retained.count, 1);
+  assert.is(sim.broker.retained.list.length, 1);
   const late = new SimClient(sim);
   late.connect("late");
   late.subscribe("status/dev");

@@ -1,6 +1,7 @@
 import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { CONNACK_SERVER_UNAVAILABLE, SUBACK_FAILURE } from "../../firmware/codec/constants";
+import { findSession } from "../../firmware/session/registry";
 import {
   assertNoConnections, configWith, inModes, PUBACK, SimClient, startSim,
 } from "../support/sim-client";
@@ -152,7 +153,7 @@ inModes(test, "an unacknowledged subscriber's in-flight window does not grow pas
   const pub = new SimClient(sim);
   pub.connect("pub");
   for (let i = 1; i <= 50; i++) pub.publish1("t", "m" + i, i);
-  const s = sim.broker.sessions.find("sub")!;
+  const s = findSession(sim.broker.sessions, "sub")!;
   assert.is(s.inflight.length, 3);
   assert.is(s.queue.length, 47);
   const got = sub.publishes();

@@ -5,6 +5,7 @@
  */
 import { suite } from "uvu";
 import * as assert from "uvu/assert";
+import { findSession } from "../../firmware/session/registry";
 import {
   barrier, Conn, connect, end, idle, publish, startTestBroker, subscribe, TestBroker, tracked, unique,
 } from "../support/e2e-helpers";
@@ -84,7 +85,7 @@ test("the queue is bounded by profile.maxQueued: later messages are dropped", as
   await goOffline(small, "bounded", { "bq/#": 1 });
   const pub = await connect(small.port, { clientId: "pub" });
   for (let i = 1; i <= 6; i++) await publish(pub.client, "bq/t", "m" + i, 1);
-  const session = small.running.broker.sessions.find("bounded");
+  const session = findSession(small.running.broker.sessions, "bounded");
   assert.ok(session !== undefined);
   assert.is(session!.queue.length, 3);
   assert.is(session!.dropped, 3);
@@ -114,7 +115,7 @@ test("session present: 0 for a new session, 1 when resumed, 0 after a clean sess
   since = b.logs.mark();
   await end(clean.client);
   await b.logs.waitFor(new RegExp("^disconnect " + id), since);
-  assert.is(b.running.broker.sessions.find(id), undefined, "a clean session ends with its connection");
+  assert.is(findSession(b.running.broker.sessions, id), undefined, "a clean session ends with its connection");
   const fresh = await connect(b.port, { clientId: id, clean: false });
   assert.is(fresh.connack.sessionPresent, false);
 });

@@ -22,6 +22,7 @@ import { defaultConfig } from "../../host-sim/config";
 import { startSimBroker } from "../../host-sim/server";
 import { SimSocket } from "../../host-sim/sim";
 import { compileAcl } from "../../firmware/auth/acl";
+import { allSessions, findSession } from "../../firmware/session/registry";
 
 /** A small board's limits, so limits are reached with small inputs. */
 export const FUZZ_PROFILE: BoardProfile = {
@@ -211,7 +212,7 @@ export function fuzzConnection(data: Uint8Array): void {
   check(connected === broker.clientCount, "clientCount " + broker.clientCount + " but " + connected + " connected");
   check(broker.clientCount <= FUZZ_PROFILE.maxClients, "clients past maxClients");
   let filters = 0;
-  for (const s of broker.sessions.all()) {
+  for (const s of allSessions(broker.sessions)) {
     filters += s.filters.length;
     check(s.filters.length <= FUZZ_PROFILE.maxSubscriptionsPerClient, "subscriptions past the per-client limit");
     check(s.inflight.length <= FUZZ_PROFILE.maxInflight, "in-flight past maxInflight");
@@ -220,7 +221,7 @@ export function fuzzConnection(data: Uint8Array): void {
   }
   check(filters === broker.topics.count, "topic table holds " + broker.topics.count + ", sessions " + filters);
   check(broker.topics.count <= FUZZ_PROFILE.maxSubscriptions, "subscriptions past maxSubscriptions");
-  check(broker.retained.bytes <= FUZZ_PROFILE.maxRetainedBytes && broker.retained.count <= FUZZ_PROFILE.maxRetained, "retained past its limits");
+  check(broker.retained.bytes <= FUZZ_PROFILE.maxRetainedBytes && broker.retained.list.length <= FUZZ_PROFILE.maxRetained, "retained past its limits");
   check(broker.sessions.offline.length <= FUZZ_PROFILE.maxSessions, "offline sessions past maxSessions");
   for (const s of hostile) check(net.queued(s.id) <= FUZZ_PROFILE.maxSendQueueBytes + FUZZ_PROFILE.maxPacketSize * 8, "send queue unbounded");
   for (const s of hostile) s.resume();
@@ -247,7 +248,7 @@ export function fuzzConnection(data: Uint8Array): void {
     const old = serviceGood(good);
     const g = old.filter((p) => p.type === PUBLISH && Buffer.from(p.body).toString("latin1").indexOf("still-working") >= 0);
     // only a CONNECT with its client id (a legitimate takeover) may have ended its session
-    const s = broker.sessions.find("good-subscriber-7f3a");
+    const s = findSession(broker.sessions, "good-subscriber-7f3a");
     if (s !== undefined && s.connId === good.id) check(g.length === 1, "the subscriber connected before the input got " + g.length + " copies");
     check(!old.some((p) => p.type === CONNACK), "a second CONNACK on a connection");
   }

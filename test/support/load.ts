@@ -13,6 +13,7 @@ import { defaultConfig, loadProfile } from "../../host-sim/config";
 import { hashPassword } from "../../host-sim/password-file";
 import { startSimBroker } from "../../host-sim/server";
 import { connectBytes, decodeAll, publishBytes, subscribeBytes } from "./sim-client";
+import { findSession } from "../../firmware/session/registry";
 
 let gcFn: (() => void) | undefined;
 export function gc(): void {
@@ -135,7 +136,7 @@ export function slowConsumer(profile: BoardProfile, messages: number, payloadByt
   const payload = "x".repeat(payloadBytes);
   let peakQueued = 0;
   let fastGot = 0;
-  const sess = sim.broker.sessions.find("slow")!;
+  const sess = findSession(sim.broker.sessions, "slow")!;
   let peakHeap = 0;
   for (let i = 0; i < messages; i++) {
     pub.write(publishBytes("load/" + (i % 2), payload, i % 2, false, i % 2 === 1 ? 1 + (i % 60000) : 0));
@@ -161,7 +162,7 @@ export function slowConsumer(profile: BoardProfile, messages: number, payloadByt
   let closedAfter = -1;
   for (let t = 0; t < profile.stallTimeoutMs + 4 * profile.tickMs; t += profile.tickMs) {
     sim.clock.advance(profile.tickMs);
-    if (closedAfter < 0 && sim.broker.sessions.find("slow")!.connId < 0) closedAfter = sim.clock.now - start;
+    if (closedAfter < 0 && findSession(sim.broker.sessions, "slow")!.connId < 0) closedAfter = sim.clock.now - start;
   }
   const will = decodeAll(fast.take()).some((p) => p.topic === "gone/slow");
   slow.resume();

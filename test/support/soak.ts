@@ -33,6 +33,8 @@ import { restoreState, serializeState } from "../../firmware/session/persist";
 import { defaultConfig, loadProfile } from "../../host-sim/config";
 import { nodePlatform } from "../../host-sim/platform";
 import { seededRandom, SimClock, SimNetwork, SimSocket } from "../../host-sim/sim";
+import { retainedGet } from "../../firmware/retain/store";
+import { allSessions } from "../../firmware/session/registry";
 import {
   ackBytes, connectBytes, Packet, PacketDecoder, publishBytes, subscribeBytes,
 } from "./sim-client";
@@ -676,7 +678,7 @@ export function runSoak(opts: SoakOptions): SoakReport {
       if ((c.role === "pub" || c.role === "psub") && (c.link === undefined || c.link.state !== "up")) return false;
       if (c.role === "psub" && c.subs.some((s) => s.confirmedAt < 0)) return false;
     }
-    for (const s of broker.sessions.all()) if (s.inflight.length > 0 || s.queue.length > 0) return false;
+    for (const s of allSessions(broker.sessions)) if (s.inflight.length > 0 || s.queue.length > 0) return false;
     return true;
   };
   let drainSteps = 0;
@@ -757,7 +759,7 @@ export function runSoak(opts: SoakOptions): SoakReport {
   let expectedRetained = 0;
   for (const [topic, payload] of lastRetained) {
     checks++;
-    const got = broker.retained.get(topic);
+    const got = retainedGet(broker.retained, topic);
     const text = got === undefined ? undefined : Buffer.from(got.data as Uint8Array).subarray(got.topicLen).toString("latin1");
     if (payload === "") {
       if (got !== undefined) violate(`retained ${topic}: cleared last, still holds "${text}"`);
@@ -767,7 +769,7 @@ export function runSoak(opts: SoakOptions): SoakReport {
     }
   }
   checks++;
-  if (broker.retained.count !== expectedRetained) violate(`retained: ${broker.retained.count} topics held, ${expectedRetained} expected`);
+  if (broker.retained.list.length !== expectedRetained) violate(`retained: ${broker.retained.list.length} topics held, ${expectedRetained} expected`);
 
   // ---- everyone leaves: sessions discarded, retained cleared ----
   for (const c of clients) {
@@ -803,7 +805,7 @@ export function runSoak(opts: SoakOptions): SoakReport {
     sessions: broker.sessions.count,
     offline: broker.sessions.offline.length,
     subscriptions: broker.topics.count,
-    retained: broker.retained.count,
+    retained: broker.retained.list.length,
     retainedBytes: broker.retained.bytes,
     guardRecords: broker.guard.records.length,
     sockets: net.sockets.size,

@@ -24,6 +24,7 @@ import { PacketReader } from "../../firmware/codec/reader";
 import { validUtf8 } from "../../firmware/codec/utf8";
 import { Bytes } from "../../firmware/platform";
 import { startSimBroker } from "../../host-sim/server";
+import { allSessions } from "../../firmware/session/registry";
 import {
   ackBytes, configWith, connectBytes, connectOptions, Packet, PacketDecoder, publishBytes, snapshot, subscribeBytes,
   unsubscribeBytes,
@@ -358,7 +359,7 @@ function runBroker(streams: Uint8Array[], small: boolean, seed: number, advanceM
   assert.is(sim.broker.conns.length, 0, "connections left");
   assert.is(sim.broker.clientCount, 0, "clients left");
   // only offline persistent sessions remain, and the table holds exactly their subscriptions
-  const sessions = sim.broker.sessions.all();
+  const sessions = allSessions(sim.broker.sessions);
   let filters = 0;
   for (const s of sessions) {
     assert.is(s.connId, -1);
