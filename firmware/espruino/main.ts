@@ -145,27 +145,36 @@ export function start(): void {
   const port = config.listeners.length > 0 ? config.listeners[0].port : 1883;
   const listen = () => {
     const chunk = new Uint8Array(CHUNK);
+    /*
+     * One set of handlers for every socket, called with the socket as `this`
+     * and its Receiver in sock.rx: closures per socket would cost a client
+     * about 20 JsVars more.
+     */
+    const onData = function (this: any, d: string) {
+      const congested = profile.memoryBudget > 0 && process.memory(false).usage > profile.memoryBudget;
+      transport.congested = congested;
+      receive(b, transport, this.rx, this.rx.conn.id, d, chunk, congested);
+    };
+    const onDrain = function (this: any) {
+      transport.queue["s" + this.rx.conn.id] = 0;
+    };
+    const onClose = function (this: any) {
+      const id = this.rx.conn.id;
+      delete transport.socks["s" + id];
+      delete transport.queue["s" + id];
+      // the socket holds its Receiver, whose route may hold the socket: break the ring by hand
+      this.rx = undefined;
+      this.removeAllListeners();
+      b.closed(id);
+    };
     global.require("net").createServer((sock: any) => {
       const id = b.accept("0.0.0.0");
-      const key = "s" + id;
-      transport.socks[key] = sock;
-      transport.queue[key] = 0;
-      const rx: Receiver = { conn: b.connection(id) as Connection, route: undefined, outs: [], keys: [], pend: "" };
-      sock.on("data", (d: string) => {
-        const congested = profile.memoryBudget > 0 && process.memory(false).usage > profile.memoryBudget;
-        transport.congested = congested;
-        receive(b, transport, rx, id, d, chunk, congested);
-      });
-      sock.on("drain", () => {
-        transport.queue[key] = 0;
-      });
-      sock.on("close", () => {
-        delete transport.socks[key];
-        delete transport.queue[key];
-        // the socket and these closures hold each other: reference counting alone would never free them
-        sock.removeAllListeners();
-        b.closed(id);
-      });
+      transport.socks["s" + id] = sock;
+      transport.queue["s" + id] = 0;
+      sock.rx = { conn: b.connection(id) as Connection, route: undefined, outs: [], keys: [], pend: "" } as Receiver;
+      sock.on("data", onData);
+      sock.on("drain", onDrain);
+      sock.on("close", onClose);
     }).listen(port);
     print("mqtt: broker listening on port " + port);
   };

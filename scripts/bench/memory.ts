@@ -7,6 +7,7 @@
  * generator's process, so their sockets are not counted.
  *
  *   npm run bench:memory [-- --json [FILE]] [--connections N] [--subs N] [--retained N]
+ *                        [--board-timeout S] [--full]
  *
  * Steps, each measured after two forced GCs: baseline; N idle connections
  * (CONNECT only); then each subscribes to S filters (mem/<run>/<client>/<n>/+);
@@ -15,8 +16,10 @@
  *
  * Extension points for the boards: runBoardFigures() runs each of
  * BOARD_SCRIPTS (scripts/espruino-memory.ts, scripts/lua-memory.ts) that
- * exists, as its own process group with `--json`, bounded by --board-timeout
- * seconds (default 40, so the three bench commands stay under 3 minutes), and
+ * exists, as its own process group with `--json` (and its quick arguments:
+ * Espruino's `--quick` leaves out 1,000 QoS 1 and the hostile phase, which
+ * `--full` or test:system run), bounded by --board-timeout seconds (default
+ * 90), and
  * prints the last JSON object or array it wrote to stdout; formatFigures()
  * and MemoryFigures are the shape for more Node-side figures.
  */
@@ -128,10 +131,12 @@ export interface BoardScript {
   file: string;
   /** Printed when the file is not there. */
   absent: string;
+  /** Passed after --json unless bench:memory runs with --full. */
+  quickArgs?: string[];
 }
 
 export const BOARD_SCRIPTS: BoardScript[] = [
-  { label: "Espruino", file: "scripts/espruino-memory.ts", absent: "Espruino: see npm run bench:espruino" },
+  { label: "Espruino", file: "scripts/espruino-memory.ts", absent: "Espruino: see npm run bench:espruino", quickArgs: ["--quick"] },
   { label: "Lua", file: "scripts/lua-memory.ts", absent: "Lua: pending" },
 ];
 
@@ -191,13 +196,14 @@ function flatten(f: unknown): string {
  * Run one board script as its own process group (it may start an emulator),
  * bounded by `timeoutMs`; its stdout's last JSON object is its figures.
  */
-export function runBoardScript(s: BoardScript, timeoutMs: number): Promise<{ lines: string[]; figures: unknown }> {
+export function runBoardScript(s: BoardScript, timeoutMs: number, full = false): Promise<{ lines: string[]; figures: unknown }> {
   const file = path.join(ROOT, s.file);
   if (!existsSync(file)) return Promise.resolve({ lines: [s.absent], figures: undefined });
   return new Promise((resolve) => {
     const started = Date.now();
     // --json: the scripts print their figures as JSON with it (those that always do ignore it)
-    const child = spawn(process.execPath, ["--import", "tsx", file, "--json"], {
+    const args = ["--import", "tsx", file, "--json"].concat(full || s.quickArgs === undefined ? [] : s.quickArgs);
+    const child = spawn(process.execPath, args, {
       cwd: ROOT, detached: true, stdio: ["ignore", "pipe", "pipe"],
     });
     let out = "";
@@ -235,11 +241,11 @@ export function runBoardScript(s: BoardScript, timeoutMs: number): Promise<{ lin
   });
 }
 
-export async function runBoardFigures(timeoutMs: number): Promise<{ lines: string[]; figures: Record<string, unknown> }> {
+export async function runBoardFigures(timeoutMs: number, full = false): Promise<{ lines: string[]; figures: Record<string, unknown> }> {
   const lines: string[] = [];
   const figures: Record<string, unknown> = {};
   for (const s of BOARD_SCRIPTS) {
-    const r = await runBoardScript(s, timeoutMs);
+    const r = await runBoardScript(s, timeoutMs, full);
     lines.push(...r.lines);
     if (r.figures !== undefined) figures[s.label] = r.figures;
   }
@@ -258,7 +264,7 @@ export interface MemoryReport {
   seconds: number;
 }
 
-export async function runMemory(o: MemoryOptions, boardTimeoutMs: number): Promise<MemoryReport> {
+export async function runMemory(o: MemoryOptions, boardTimeoutMs: number, full = false): Promise<MemoryReport> {
   const started = Date.now();
   const results: MemoryFigures[] = [];
   const lg = new Rpc(forkTs("loadgen.ts", []), "loadgen");
@@ -276,7 +282,7 @@ export async function runMemory(o: MemoryOptions, boardTimeoutMs: number): Promi
   } finally {
     await lg.stop();
   }
-  const boards = await runBoardFigures(boardTimeoutMs);
+  const boards = await runBoardFigures(boardTimeoutMs, full);
   return {
     machine: machineInfo(), date: new Date().toISOString(), options: o, node: results,
     boards: boards.figures, boardLines: boards.lines, seconds: (Date.now() - started) / 1000,
@@ -288,7 +294,9 @@ async function main(): Promise<void> {
   const o: MemoryOptions = { ...DEFAULT_MEMORY_OPTIONS };
   let json = false;
   let jsonFile: string | undefined;
-  let boardTimeoutMs = 40000;
+  // the Espruino quick run takes about a minute under qemu
+  let boardTimeoutMs = 90000;
+  let full = false;
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     if (a === "--json") {
@@ -298,9 +306,14 @@ async function main(): Promise<void> {
     else if (a === "--subs") o.subsPerConnection = Number(argv[++i]);
     else if (a === "--retained") o.retained = Number(argv[++i]);
     else if (a === "--board-timeout") boardTimeoutMs = Number(argv[++i]) * 1000;
+    else if (a === "--full") {
+      // the board scripts' whole runs (Espruino: QoS 1 and hostile phases too, a few minutes)
+      full = true;
+      boardTimeoutMs = Math.max(boardTimeoutMs, 600000);
+    }
     else throw new Error("bench:memory: unknown option " + a);
   }
-  const r = await runMemory(o, boardTimeoutMs);
+  const r = await runMemory(o, boardTimeoutMs, full);
   console.log(machineLine(r.machine));
   console.log(o.connections + " idle connections, " + o.connections * o.subsPerConnection + " subscriptions, " + o.retained + " retained messages of 64 bytes");
   for (const l of formatFigures(r.node)) console.log(l);

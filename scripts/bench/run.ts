@@ -7,11 +7,11 @@
  * noise on a shared machine hits one figure, not one broker.
  *
  *   npm run bench [-- --json [FILE]] [--rounds N] [--only qos0,fanout,qos1,idle,latency]
- *                 [--brokers ours,aedes,mosquitto] [--bundle] [--profile DIR] [--pin]
+ *                 [--brokers ours,aedes,mosquitto] [--tsx] [--profile DIR] [--pin]
  *
  * --json     also write the results as JSON (to FILE, or to stdout after the table)
- * --bundle   one more column: our broker run from an esbuild bundle instead of
- *            through tsx (what the tsx loader's export getters cost)
+ * --tsx      one more column: our broker loaded through tsx instead of from the
+ *            esbuild bundle that `npm start` runs (what tsx's export getters cost)
  * --profile  run our broker under `node --cpu-prof`, profiles written to DIR
  *            (summarise them with: npx tsx scripts/bench/profile.ts DIR)
  * --pin      pin each broker to CPU 0 and the load generator to CPU 1 (taskset)
@@ -35,7 +35,7 @@ interface Options {
   rounds: number;
   only: string[];
   brokers: string[];
-  bundle: boolean;
+  tsx: boolean;
   profileDir: string | undefined;
   pin: boolean;
 }
@@ -43,7 +43,7 @@ interface Options {
 function parseArgs(argv: string[]): Options {
   const o: Options = {
     json: false, jsonFile: undefined, rounds: 2, only: SCENARIOS.map((s) => s.key), brokers: BROKERS.slice(),
-    bundle: false, profileDir: undefined, pin: false,
+    tsx: false, profileDir: undefined, pin: false,
   };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
@@ -56,8 +56,8 @@ function parseArgs(argv: string[]): Options {
       o.only = argv[++i].split(",");
     } else if (a === "--brokers") {
       o.brokers = argv[++i].split(",");
-    } else if (a === "--bundle") {
-      o.bundle = true;
+    } else if (a === "--tsx") {
+      o.tsx = true;
     } else if (a === "--profile") {
       o.profileDir = path.resolve(argv[++i]);
     } else if (a === "--pin") {
@@ -79,15 +79,18 @@ export interface BrokerHandle {
 }
 
 /**
- * Our broker, aedes or the echo floor in a child process (broker.ts, through
- * tsx); "ours-bundle" is our broker from an esbuild bundle of broker.ts.
+ * Our broker, aedes or the echo floor in a child process (broker.ts). Ours
+ * runs from an esbuild bundle, as `npm start` runs it (bin/esp-mqtt-broker.js);
+ * "ours-tsx" is the same broker loaded through tsx.
  */
 export async function startNodeBroker(name: string, nodeFlags: string[] = []): Promise<BrokerHandle> {
   const port = await freePort();
   let child: ChildProcess;
-  if (name === "ours-bundle") {
+  if (name === "ours") {
     const file = bundleTs("scripts/bench/broker.ts", "bench-broker.js", ["aedes"]);
     child = fork(file, ["ours", String(port)], { execArgv: nodeFlags, stdio: ["ignore", "inherit", "inherit", "ipc"] });
+  } else if (name === "ours-tsx") {
+    child = forkTs("broker.ts", ["ours", String(port)], nodeFlags);
   } else {
     child = forkTs("broker.ts", [name, String(port)], nodeFlags);
   }
@@ -239,7 +242,7 @@ export async function runBench(o: Options): Promise<BenchReport> {
   const started = Date.now();
   const specs = SCENARIOS.filter((s) => o.only.includes(s.key));
   const names = o.brokers.slice();
-  if (o.bundle && !names.includes("ours-bundle")) names.splice(names.indexOf("ours") + 1, 0, "ours-bundle");
+  if (o.tsx && !names.includes("ours-tsx")) names.splice(names.indexOf("ours") + 1, 0, "ours-tsx");
   const brokers: BrokerHandle[] = [];
   const machine = machineInfo();
   let loadgen: Rpc | undefined;
