@@ -26,6 +26,13 @@ export interface BoardProfile {
   maxRetainedBytes: number;
   /** Incoming QoS 2 packet ids awaiting PUBREL, per client. */
   maxIncomingQos2: number;
+  /**
+   * A connection's parser gathers a packet split across reads in a buffer
+   * that grows with it; a grown buffer up to this size is kept for the next
+   * one (no allocation per large packet), a larger one is let go. On a board
+   * the initial size: RAM per connection counts more than allocations.
+   */
+  readerKeepBytes: number;
   /** Socket send queue above which QoS 0 to that client is dropped. */
   maxSendQueueBytes: number;
   /** A connection that has not sent CONNECT within this time is closed. */
@@ -54,6 +61,6 @@ export const PROFILE_FIELDS: string[] = [
   "maxClients", "maxPacketSize", "maxPayloadSize", "maxTopicLength", "maxTopicLevels",
   "maxClientIdLength", "maxSubscriptionsPerClient", "maxSubscriptions", "maxInflight",
   "maxQueued", "maxSessions", "maxRetained", "maxRetainedBytes", "maxIncomingQos2",
-  "maxSendQueueBytes", "connectTimeoutMs", "tickMs", "persistIntervalMs", "sysIntervalMs", "memoryBudget",
+  "readerKeepBytes", "maxSendQueueBytes", "connectTimeoutMs", "tickMs", "persistIntervalMs", "sysIntervalMs", "memoryBudget",
   "stallTimeoutMs", "maxTakeovers", "takeoverWindowMs", "maxAuthFailures", "authFailureWindowMs", "authBackoffMs",
 ];

@@ -116,7 +116,8 @@ export class Broker implements PacketHandler {
     let id = this.nextConnId;
     this.nextConnId = id >= 16000000 ? 1 : id + 1;
     let initial = this.profile.maxPacketSize < SMALL_BUFFER ? this.profile.maxPacketSize : SMALL_BUFFER;
-    let reader = new PacketReader(this.platform.alloc, this.profile.maxPacketSize, initial);
+    let keep = this.profile.readerKeepBytes > initial ? this.profile.readerKeepBytes : initial;
+    let reader = new PacketReader(this.platform.alloc, this.profile.maxPacketSize, initial, keep);
     let conn = new Connection(id, remote, reader, this, this.platform.now());
     this.connsById["c" + id] = conn;
     this.conns.push(conn);

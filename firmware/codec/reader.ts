@@ -28,12 +28,15 @@ export class PacketReader {
   buf: Bytes | undefined = undefined;
   maxPacket: number;
   initialSize: number;
+  /** A grown buffer up to this size is kept for the next split packet; a larger one is dropped. */
+  keepSize: number;
   alloc: Allocator;
 
-  constructor(alloc: Allocator, maxPacket: number, initialSize: number) {
+  constructor(alloc: Allocator, maxPacket: number, initialSize: number, keepSize: number) {
     this.alloc = alloc;
     this.maxPacket = maxPacket;
     this.initialSize = initialSize;
+    this.keepSize = keepSize;
   }
 
   /** Feed bytes; returns ERR_NONE or the error that must close the connection. */
@@ -88,8 +91,8 @@ export class PacketReader {
         this.have = h + take;
         if (this.have === this.remaining) {
           this.state = STATE_HEADER;
-          // a buffer grown for one large packet is not kept: it would pin that memory per connection
-          if (dst.length > this.initialSize) this.buf = undefined;
+          // a buffer grown past keepSize for one large packet is not kept: it would pin that memory
+          if (dst.length > this.keepSize) this.buf = undefined;
           let e2 = sink.onPacket(this.first, dst, 0, this.remaining);
           if (e2 !== ERR_NONE) return e2;
         }

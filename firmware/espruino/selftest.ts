@@ -95,14 +95,14 @@ function codecTests(): void {
   len += encodePublishString(buf, len, "c", "", 0, true, false, 0);
   buf[len++] = 0xc0;
   buf[len++] = 0;
-  const reader = new PacketReader({ bytes: (size: number) => new Uint8Array(size) }, 1024, 16);
+  const reader = new PacketReader({ bytes: (size: number) => new Uint8Array(size) }, 1024, 16, 16);
   const sink = new Collect();
   let err = 0;
   for (let i = 0; i < len && err === 0; i++) err = reader.feed(buf, i, 1, sink);
   check("reader: split at every byte", err === 0 && sink.packets.length === 3 &&
     sink.packets[0] === "32:0003612f62000768" + "69" && sink.packets[2] === "c0:", JSON.stringify(sink.packets));
   const big = new Uint8Array([0x30, 0xff, 0xff, 0x7f]);
-  check("reader: over the packet limit is refused", new PacketReader({ bytes: (size: number) => new Uint8Array(size) }, 1024, 16).feed(big, 0, 4, sink) !== 0, "accepted");
+  check("reader: over the packet limit is refused", new PacketReader({ bytes: (size: number) => new Uint8Array(size) }, 1024, 16, 16).feed(big, 0, 4, sink) !== 0, "accepted");
   check("utf8: 4-byte sequence", validUtf8(bytesOf("A\xf0\xaa\x9b\x94"), 0, 5), "refused");
   check("utf8: surrogate refused", !validUtf8(bytesOf("\xed\xa0\x80"), 0, 3), "accepted");
   check("utf8: U+0000 refused", !validUtf8(bytesOf("a\x00"), 0, 2), "accepted");

@@ -62,7 +62,7 @@ async function startEcho(port: number): Promise<Closer> {
         return 0;
       },
     };
-    const reader = new PacketReader(alloc, 1024 * 1024, 256);
+    const reader = new PacketReader(alloc, 1024 * 1024, 256, 256);
     sock.on("data", (chunk: Buffer) => { if (reader.feed(chunk, 0, chunk.length, sink) !== 0) sock.destroy(); });
     sock.on("error", () => { /* closed */ });
   });

@@ -39,6 +39,7 @@ import {
 import type { PacketSink } from "../../firmware/codec/reader";
 import { Bytes } from "../../firmware/platform";
 import { bundleTs, grouped, machineInfo, machineLine, ratioText, table } from "./common";
+import { loadProfile } from "../../host-sim/config";
 
 // mqtt-packet is CommonJS: parser() and generate()
 // eslint-disable-next-line @typescript-eslint/no-var-requires
@@ -166,11 +167,14 @@ interface Parser {
   parse(buf: Buffer): void;
 }
 
+const HOST_READER_KEEP = loadProfile("host").readerKeepBytes;
+
 /** Ours as the broker runs it: PacketReader framing, decodePacket into one reused Decoded. */
 function ourParser(codec: CodecModule): Parser {
   const decodePacket = codec.decodePacket;
   const decoded = new codec.Decoded();
-  const reader = new codec.PacketReader(alloc, 1024 * 1024, 256);
+  // as the host broker's readers are set up (host profile: readerKeepBytes)
+  const reader = new codec.PacketReader(alloc, 1024 * 1024, 256, HOST_READER_KEEP);
   const sink: PacketSink & { packets: number } = {
     packets: 0,
     onPacket(first: number, buf: Bytes, off: number, len: number): number {

@@ -35,7 +35,7 @@ interface Waiter {
 /** One raw MQTT client: a socket, a reader, counters, and waits for a reply type. */
 class Client implements PacketSink {
   sock: net.Socket;
-  reader = new PacketReader(alloc, 16 * 1024 * 1024, 1024);
+  reader = new PacketReader(alloc, 16 * 1024 * 1024, 1024, 1024);
   /** PUBLISH packets received. */
   received = 0;
   /** PUBACK packets received (for our QoS 1 publishes). */

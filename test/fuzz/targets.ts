@@ -28,7 +28,7 @@ import { allSessions, findSession } from "../../firmware/session/registry";
 export const FUZZ_PROFILE: BoardProfile = {
   name: "fuzz", maxClients: 6, maxPacketSize: 512, maxPayloadSize: 0, maxTopicLength: 64, maxTopicLevels: 6,
   maxClientIdLength: 32, maxSubscriptionsPerClient: 4, maxSubscriptions: 12, maxInflight: 2, maxQueued: 4,
-  maxSessions: 4, maxRetained: 4, maxRetainedBytes: 256, maxIncomingQos2: 2, maxSendQueueBytes: 512,
+  maxSessions: 4, maxRetained: 4, maxRetainedBytes: 256, maxIncomingQos2: 2, readerKeepBytes: 64, maxSendQueueBytes: 512,
   connectTimeoutMs: 3000, tickMs: 100, persistIntervalMs: 1000, sysIntervalMs: 0, memoryBudget: 0,
   stallTimeoutMs: 2000, maxTakeovers: 3, takeoverWindowMs: 5000, maxAuthFailures: 3, authFailureWindowMs: 5000,
   authBackoffMs: 5000,
@@ -51,7 +51,7 @@ const alloc = { bytes: (n: number) => new Uint8Array(n) };
 function frame(data: Uint8Array, cuts: number[], maxPacket: number): string[] {
   const out: string[] = [];
   const d = new Decoded();
-  const reader = new PacketReader(alloc, maxPacket, 16);
+  const reader = new PacketReader(alloc, maxPacket, 16, 16);
   const sink = {
     onPacket(first: number, buf: Bytes, off: number, len: number): number {
       check(off >= 0 && off + len <= buf.length, "packet outside its buffer");
@@ -117,7 +117,7 @@ function subscribePacket(pid: number, filter: string, qos: number): Uint8Array {
 function packetsOf(sock: SimSocket): { type: number; qos: number; body: Uint8Array }[] {
   const bytes = sock.take();
   const out: { type: number; qos: number; body: Uint8Array }[] = [];
-  const reader = new PacketReader(alloc, 1 << 20, 64);
+  const reader = new PacketReader(alloc, 1 << 20, 64, 64);
   reader.feed(bytes, 0, bytes.length, {
     onPacket(first: number, buf: Bytes, off: number, len: number): number {
       out.push({ type: first >> 4, qos: (first >> 1) & 3, body: (buf as Uint8Array).slice(off, off + len) });

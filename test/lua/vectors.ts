@@ -236,7 +236,7 @@ function framing(alloc: Allocator, out: string[]): void {
   let whole = fromList(alloc, stream);
   let steps = [1, 2, 3, 5, 7, 64, 1460, stream.length];
   for (let s = 0; s < steps.length; s++) {
-    let reader = new PacketReader(alloc, 1024, 16);
+    let reader = new PacketReader(alloc, 1024, 16, 16);
     let sink = new Collect();
     let err = 0;
     for (let off = 0; off < stream.length && err === ERR_NONE; off += steps[s]) {
@@ -249,15 +249,15 @@ function framing(alloc: Allocator, out: string[]): void {
   // limits: too large by header, malformed length, a sink error
   let limits = [8, 9, 20, 311, 312, 313];
   for (let i = 0; i < limits.length; i++) {
-    let reader = new PacketReader(alloc, limits[i], 4);
+    let reader = new PacketReader(alloc, limits[i], 4, 4);
     let sink = new Collect();
     out.push("limit " + limits[i] + " " + reader.feed(whole, 0, stream.length, sink) + " " + sink.lines.length);
   }
   let bad = fromList(alloc, [0x30, 0xff, 0xff, 0xff, 0xff, 0x01]);
-  out.push("five-length-bytes " + new PacketReader(alloc, 1000000000, 4).feed(bad, 0, 6, new Collect()));
+  out.push("five-length-bytes " + new PacketReader(alloc, 1000000000, 4, 4).feed(bad, 0, 6, new Collect()));
   let failing = new Collect();
   failing.failAt = 3;
-  out.push("sink-error " + new PacketReader(alloc, 1024, 4).feed(whole, 0, stream.length, failing) + " " + failing.lines.length);
+  out.push("sink-error " + new PacketReader(alloc, 1024, 4, 4).feed(whole, 0, stream.length, failing) + " " + failing.lines.length);
 }
 
 const UTF8: number[][] = [

@@ -127,7 +127,7 @@ export class PacketDecoder implements PacketSink {
   packets: Packet[] = [];
 
   constructor(maxPacket = 268435460) {
-    this.reader = new PacketReader(alloc, maxPacket, 64);
+    this.reader = new PacketReader(alloc, maxPacket, 64, 64);
   }
 
   onPacket(first: number, buf: Bytes, off: number, len: number): number {

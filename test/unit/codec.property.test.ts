@@ -37,7 +37,7 @@ const RUNS = { numRuns: 300, seed: 1883 };
 /** Frame `bytes` through a PacketReader cut at `cuts` (positions, any order) and decode each packet. */
 function frameAndDecode(bytes: Uint8Array, cuts: number[]): Packet[] {
   const positions = [...new Set(cuts.map((c) => c % (bytes.length + 1)))].sort((a, b) => a - b);
-  const r = new PacketReader(alloc, 268435460, 16);
+  const r = new PacketReader(alloc, 268435460, 16, 16);
   const d = new Decoded();
   const out: Packet[] = [];
   const sink = {
@@ -223,7 +223,7 @@ test("property: mqtt-packet and we agree on CONNECT (3.1.1)", () => {
 test("property: random bytes never make the reader or decoder throw; the buffer stays within maxPacket", () => {
   fc.assert(
     fc.property(fc.uint8Array({ maxLength: 3000 }), cutsArb, fc.constantFrom(2, 16, 100, 1024, 268435455), (bytes, cuts, maxPacket) => {
-      const r = new PacketReader(alloc, maxPacket, 16);
+      const r = new PacketReader(alloc, maxPacket, 16, 16);
       const d = new Decoded();
       let err = ERR_NONE;
       const sink = {

@@ -338,7 +338,7 @@ for (const [n, bytes] of LENGTHS) {
     assert.is(remainingLengthSize(n), bytes.length);
     // the decoder's framing reads it back
     const header = Uint8Array.from([0x30, ...bytes]);
-    const r = new PacketReader(alloc, 268435455 + 5, 64);
+    const r = new PacketReader(alloc, 268435455 + 5, 64, 64);
     const sink = new Collect();
     sink.keepBodies = false;
     if (n <= 2097152) {
@@ -377,12 +377,12 @@ test("a fifth remaining-length byte is malformed", () => {
     [16, 255, 255, 255, 255, 128], // mqtt-packet's "Invalid variable byte integer"
   ];
   for (const bytes of fiveByteLengths) {
-    const r = new PacketReader(alloc, 268435460, 64);
+    const r = new PacketReader(alloc, 268435460, 64, 64);
     const sink = new Collect();
     assert.is(r.feed(Uint8Array.from(bytes), 0, bytes.length, sink), ERR_MALFORMED, JSON.stringify(bytes));
     assert.is(sink.packets.length, 0);
     // also when it arrives one byte at a time
-    const r2 = new PacketReader(alloc, 268435460, 64);
+    const r2 = new PacketReader(alloc, 268435460, 64, 64);
     let err = ERR_NONE;
     for (let i = 0; i < bytes.length && err === ERR_NONE; i++) err = r2.feed(Uint8Array.from(bytes), i, 1, sink);
     assert.is(err, ERR_MALFORMED);
@@ -404,7 +404,7 @@ function streamOfAllTypes(): Uint8Array {
 }
 
 function frame(stream: Uint8Array, cuts: number[]): Collect {
-  const r = new PacketReader(alloc, 1024, 16);
+  const r = new PacketReader(alloc, 1024, 16, 16);
   const sink = new Collect();
   let prev = 0;
   for (const c of [...cuts, stream.length]) {
@@ -449,7 +449,7 @@ test("the reader frames the same packets whatever the split (every pair of cuts,
 
 test("a packet wholly inside one chunk is handed over in place, not copied", () => {
   const buf = Uint8Array.from([0xc0, 0, 0x30, 5, 0, 1, 97, 98, 99]);
-  const r = new PacketReader(alloc, 1024, 16);
+  const r = new PacketReader(alloc, 1024, 16, 16);
   const seen: { buf: Bytes; off: number }[] = [];
   r.feed(buf, 0, buf.length, { onPacket: (_f, b, off) => { seen.push({ buf: b, off }); return ERR_NONE; } });
   assert.is(seen.length, 2);
@@ -460,7 +460,7 @@ test("a packet wholly inside one chunk is handed over in place, not copied", () 
 
 test("a sink error stops the reader and is returned", () => {
   const buf = Uint8Array.from([0xc0, 0, 0xc0, 0, 0xc0, 0]);
-  const r = new PacketReader(alloc, 1024, 16);
+  const r = new PacketReader(alloc, 1024, 16, 16);
   let calls = 0;
   const e = r.feed(buf, 0, buf.length, { onPacket: () => (++calls === 2 ? ERR_MALFORMED : ERR_NONE) });
   assert.is(e, ERR_MALFORMED);
@@ -478,7 +478,7 @@ test("a packet over maxPacket is ERR_TOO_LARGE from its header, at exactly the l
     const big = new Uint8Array(max + 1);
     const bigLen = encodePublishString(big, 0, "t", "p".repeat(max - 4), 0, false, false, 0);
     assert.is(bigLen, max + 1);
-    const r = new PacketReader(alloc, max, 16);
+    const r = new PacketReader(alloc, max, 16, 16);
     const sink = new Collect();
     const feed = (b: Uint8Array): number => {
       if (!split) return r.feed(b, 0, b.length, sink);
@@ -493,13 +493,13 @@ test("a packet over maxPacket is ERR_TOO_LARGE from its header, at exactly the l
     assert.is(sink.packets.length, 1);
   }
   // with a multi-byte length: 16384 bytes announced against a 1000-byte limit
-  const r = new PacketReader(alloc, 1000, 16);
+  const r = new PacketReader(alloc, 1000, 16, 16);
   assert.is(r.feed(Uint8Array.from([0x30, 0x80, 0x80, 0x01]), 0, 4, new Collect()), ERR_TOO_LARGE);
 });
 
 test("the gathering buffer grows with what arrives and never past maxPacket", () => {
   const max = 3000;
-  const r = new PacketReader(alloc, max, 16);
+  const r = new PacketReader(alloc, max, 16, 16);
   const p = new Uint8Array(max);
   const n = encodePublishString(p, 0, "t", "z".repeat(max - 6), 0, false, false, 0);
   assert.is(n, max);
