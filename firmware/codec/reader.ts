@@ -23,8 +23,12 @@ export class PacketReader {
   state = STATE_HEADER;
   first = 0;
   remaining = 0;
-  multiplier = 1;
-  have = 0;
+  /**
+   * Body bytes gathered so far; while the fixed header is read, the place
+   * value of the next length byte. One field for both: a Lua table past 8
+   * keys doubles its hash part, which cost NodeMCU 200 bytes a connection.
+   */
+  have = 1;
   buf: Bytes | undefined = undefined;
   maxPacket: number;
   initialSize: number;
@@ -48,15 +52,15 @@ export class PacketReader {
       if (state === STATE_HEADER) {
         this.first = src[i++];
         this.remaining = 0;
-        this.multiplier = 1;
+        this.have = 1;
         this.state = STATE_LENGTH;
       } else if (state === STATE_LENGTH) {
         let b = src[i++];
-        this.remaining += (b % 128) * this.multiplier;
+        this.remaining += (b % 128) * this.have;
         if (b >= 128) {
-          this.multiplier *= 128;
+          this.have *= 128;
           // at most four length bytes [MQTT-2.2.3]
-          if (this.multiplier > 2097152) return ERR_MALFORMED;
+          if (this.have > 2097152) return ERR_MALFORMED;
           continue;
         }
         if (this.remaining > MAX_REMAINING_LENGTH) return ERR_MALFORMED;
