@@ -153,7 +153,7 @@ export function start(): void {
     const onData = function (this: any, d: string) {
       const congested = profile.memoryBudget > 0 && process.memory(false).usage > profile.memoryBudget;
       transport.congested = congested;
-      receive(b, transport, this.rx, this.rx.conn.id, d, chunk, congested);
+      receive(b, transport, this.rx, d, chunk, congested);
     };
     const onDrain = function (this: any) {
       transport.queue["s" + this.rx.conn.id] = 0;

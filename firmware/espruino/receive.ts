@@ -29,7 +29,7 @@ export interface Receiver {
 }
 
 /**
- * Bytes `d` (a binary string) arrived on connection `id`. Packets are framed
+ * Bytes `d` (a binary string) arrived on `rx`'s connection. Packets are framed
  * here from their fixed headers: a run of packets that start as the route's
  * goes to its receivers in one write each; any other packet goes whole
  * through `chunk` (the shared receive buffer) into the parser, which may
@@ -38,7 +38,7 @@ export interface Receiver {
  * While `congested`, no packet takes the fast path: the parser's way drops
  * QoS 0 for a full queue.
  */
-export function receive(b: Broker, socks: RawSockets, rx: Receiver, id: number, d: string, chunk: Bytes, congested: boolean): void {
+export function receive(b: Broker, socks: RawSockets, rx: Receiver, d: string, chunk: Bytes, congested: boolean): void {
   if (rx.pend !== "") {
     d = rx.pend + d;
     rx.pend = "";
@@ -47,6 +47,7 @@ export function receive(b: Broker, socks: RawSockets, rx: Receiver, id: number, 
   let o = 0;
   let r = rx.route;
   const conn = rx.conn;
+  const id = conn.id;
   let state = rawState(b, conn, r);
   if (state === RAW_PARSER_BUSY || state > 0) {
     // the parser is gathering a packet (larger than a chunk): give it the rest of that one first

@@ -105,7 +105,7 @@ function side(fast: boolean, congestedEvery: number): Side {
         return;
       }
       calls++;
-      receive(b, wire, rx[id], id, d, chunk, congestedEvery > 0 && calls % congestedEvery === 0);
+      receive(b, wire, rx[id], d, chunk, congestedEvery > 0 && calls % congestedEvery === 0);
     },
   };
 }
