@@ -70,8 +70,7 @@ export function inlineConstants(es5: string): { code: string; inlined: string[] 
       edits.push({ start: n.start, end: n.end, text: values.get(n.name)!.text });
     }
   });
-  edits.sort((x, y) => y.start - x.start);
-  for (const e of edits) es5 = es5.slice(0, e.start) + e.text + es5.slice(e.end);
+  es5 = applyEdits(es5, edits);
   // then, with no use left, the declarations go (a var list may hold a class that used one)
   return { code: dropDeclarators(es5, (d) => values.has(d.id.name) && d.init !== null && (d.init.type === "Literal" || d.init.type === "UnaryExpression")), inlined: [...values.keys()] };
 }
@@ -85,9 +84,7 @@ function dropDeclarators(es5: string, dead: (d: any) => boolean): string {
     const keep = st.declarations.filter((d: any) => !dead(d));
     cuts.push({ start: st.start, end: st.end, text: keep.length === 0 ? "" : `${st.kind} ${keep.map((d: any) => es5.slice(d.start, d.end)).join(", ")};` });
   }
-  cuts.sort((x, y) => y.start - x.start);
-  for (const c of cuts) es5 = es5.slice(0, c.start) + c.text + es5.slice(c.end);
-  return es5;
+  return applyEdits(es5, cuts);
 }
 
 /**
@@ -122,10 +119,21 @@ export function dropUnused(es5: string): { code: string; dropped: string[] } {
     if (dead.length === 0) return { code: es5, dropped };
     dropped.push(...dead);
     const doomed = new Set(dead);
-    const fns = body.filter((st: any) => st.type === "FunctionDeclaration" && doomed.has(st.id.name)).sort((x: any, y: any) => y.start - x.start);
-    for (const f of fns) es5 = es5.slice(0, f.start) + es5.slice(f.end);
+    const fns = body.filter((st: any) => st.type === "FunctionDeclaration" && doomed.has(st.id.name));
+    es5 = applyEdits(es5, fns.map((f: any) => ({ start: f.start, end: f.end, text: "" })));
     es5 = dropDeclarators(es5, (d) => doomed.has(d.id.name) && isLoweredClass(d.init));
   }
+}
+
+/**
+ * Replace each edit's range of `code` with its text. Edits must not overlap;
+ * applied from the end so earlier offsets hold (a stable sort keeps the
+ * given order among edits at one offset).
+ */
+function applyEdits(code: string, edits: { start: number; end: number; text: string }[]): string {
+  const sorted = edits.slice().sort((x, y) => y.start - x.start);
+  for (const e of sorted) code = code.slice(0, e.start) + e.text + code.slice(e.end);
+  return code;
 }
 
 /** esbuild's ES5 class: an argument-less function expression called at once. */
@@ -169,8 +177,8 @@ export function moveColdCode(es5: string, roots: string[]): { code: string; repo
   const stubs = [...cold].filter((name) => [...users[name]].some((u) => u === "" || !cold.has(u)));
   if (cold.size === 0) return { code: es5, report: { moved: [], stubs: [], params: 0 } };
 
-  // each entry point gets its own factory holding what it reaches, so a CONNECT creates the
-  // connect code only (a function shared by two entry points is in both: flash, not JsVars)
+  // each entry point's case holds what it reaches, so a CONNECT creates the connect code only
+  // (a function shared by two entry points is in both: flash, not JsVars)
   const refs: { [name: string]: Set<string> } = {};
   for (const name of Object.keys(top)) refs[name] = new Set();
   for (const name of Object.keys(users)) for (const u of users[name]) if (u !== "") refs[u].add(name);
@@ -210,9 +218,7 @@ export function moveColdCode(es5: string, roots: string[]): { code: string; repo
   }).join("\n");
   // first in the bundle: Espruino does not hoist a function declared after the code that runs at load
   edits.push({ start: body[0].start, end: body[0].start, text: `function ${FACTORY}(i) {\nswitch (i) {\n${cases}\n}\n}\n` });
-  edits.sort((x, y) => y.start - x.start);
-  let out = es5;
-  for (const e of edits) out = out.slice(0, e.start) + e.text + out.slice(e.end);
+  const out = applyEdits(es5, edits);
   let params = 0;
   for (const name of cold) params += top[name].params;
   return { code: out, report: { moved: [...cold].sort(), stubs, params } };
