@@ -1,7 +1,7 @@
 /**
  * Parse a bundle with acorn and list every construct Espruino rejects
- * (../shared/espruino/PLATFORM.md): ES6+ syntax it lacks, built-ins it does
- * not have, and socket.write of a typed array (which sends "1,2,3").
+ * (firmware/espruino/interpreter/PLATFORM.md): ES6+ syntax it lacks, built-ins
+ * it does not have, and socket.write of a typed array (which sends "1,2,3").
  */
 import * as acorn from "acorn";
 import * as walk from "acorn-walk";

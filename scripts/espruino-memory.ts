@@ -1,6 +1,6 @@
 /**
- * Memory of the broker on the Espruino interpreter in ../shared (sized like an
- * ESP32: 4,000 JsVars of 13 bytes), driven by MQTT clients over TCP:
+ * Memory of the broker on the Espruino interpreter in firmware/espruino/interpreter
+ * (sized like an ESP32: 4,000 JsVars of 13 bytes), driven by MQTT clients over TCP:
  * - idle, loaded from flash;
  * - with 8 clients, 4 subscriptions each and 16 retained messages of 32 bytes;
  * - after 10,000 QoS 0 and 1,000 QoS 1 messages through it (no growth);

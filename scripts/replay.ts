@@ -1,6 +1,6 @@
 /**
  * `npm run replay -- [CORPUS_DIR] [--tcp PORT] [--split]`: replay Eclipse
- * Mosquitto's message-sequence cases (default ../shared/conformance/
+ * Mosquitto's message-sequence cases (default test/conformance/
  * mosquitto-msg-sequence) against a fresh simulated broker per case, or
  * against any broker already listening on 127.0.0.1:PORT (ours on a board,
  * mosquitto, another). Prints each failure and "N passed, M failed".

@@ -1,7 +1,7 @@
 /**
  * `npm run bench:espruino`: delivered messages/s for 1 -> 1 QoS 0 with 64-byte
- * payloads through the firmware on the Espruino interpreter in ../shared, and
- * in the same run through ../shared/espruino/relay.js, a byte-forwarding
+ * payloads through the firmware on the Espruino interpreter in
+ * firmware/espruino/interpreter, and in the same run through relay.js there, a byte-forwarding
  * "broker" (no parsing) that bounds any broker inside that interpreter.
  * Prints both and the ratio. The load generator is raw TCP with pre-encoded
  * packets, so the client is not what limits the figure.
@@ -13,7 +13,7 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { encodeConnect, encodePublishString, encodeSubscribe } from "../../firmware/codec/encode";
 import { flash } from "../flash";
-import { espruinoPath, killTree, startBoard } from "../lib/espruino-process";
+import { DEFAULT_ESPRUINO, espruinoPath, killTree, startBoard } from "../lib/espruino-process";
 
 const PAYLOAD = "p".repeat(64);
 const WINDOW_MS = Number(process.env.BENCH_MS || 8000);
@@ -99,9 +99,9 @@ export async function benchEspruino(log: (l: string) => void = console.log): Pro
   } finally {
     await board.kill();
   }
-  // relay.js from ../shared, in a fresh interpreter
+  // relay.js from the in-repo interpreter folder, in a fresh interpreter
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), "espruino-relay-"));
-  const relayJs = path.join(path.dirname(espruinoPath()), "relay.js");
+  const relayJs = path.join(path.dirname(DEFAULT_ESPRUINO), "relay.js");
   const proc = spawn(espruinoPath(), [relayJs], { cwd: dir, stdio: ["pipe", "pipe", "pipe"], detached: true });
   let relay: { perSecond: number; delivered: number; sent: number };
   try {

@@ -1,5 +1,5 @@
 /**
- * Runs the Espruino interpreter from ../shared/espruino (or ESPRUINO_BIN) as a
+ * Runs the Espruino interpreter in firmware/espruino/interpreter (or ESPRUINO_BIN) as a
  * board: in its own folder (its flash is espruino.flash there), stdin held
  * open (at end of input it spins), optionally with its telnet console on
  * 127.0.0.1:2323 or behind a socat pseudo-terminal. Killed with SIGKILL: it
@@ -11,7 +11,7 @@ import * as net from "node:net";
 import * as os from "node:os";
 import * as path from "node:path";
 
-export const DEFAULT_ESPRUINO = path.join(__dirname, "..", "..", "..", "shared", "espruino", "espruino");
+export const DEFAULT_ESPRUINO = path.join(__dirname, "..", "..", "firmware", "espruino", "interpreter", "espruino");
 export const TELNET_PORT = 2323;
 
 export function espruinoPath(): string {
@@ -25,7 +25,7 @@ function have(cmd: string): boolean {
 /** A missing interpreter, qemu-user or socat is an error naming what to install. */
 export function checkEspruinoTools(needSocat: boolean): void {
   const bin = espruinoPath();
-  if (!fs.existsSync(bin)) throw new Error(`Espruino interpreter not found at ${bin}: put ../shared beside the project or set ESPRUINO_BIN`);
+  if (!fs.existsSync(bin)) throw new Error(`Espruino interpreter not found at ${bin} (set ESPRUINO_BIN to another)`);
   const probe = spawnSync(bin, ["--help"], { encoding: "utf8" });
   if (probe.status === 127 || /install qemu-user/.test(probe.stderr || "")) {
     throw new Error("the Espruino interpreter needs qemu-i386 here: install Debian's qemu-user (apt-get install -y qemu-user)");

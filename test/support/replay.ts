@@ -1,6 +1,6 @@
 /**
- * Replays Eclipse Mosquitto's message-sequence cases (../shared/conformance/
- * mosquitto-msg-sequence/*.json, format in its NOTICE.md) against our broker,
+ * Replays Eclipse Mosquitto's message-sequence cases (test/conformance/
+ * mosquitto-msg-sequence/*.json, format and licence in its NOTICE.md) against our broker,
  * byte for byte, over the simulated sockets or over real TCP.
  */
 import * as fs from "node:fs";
@@ -11,7 +11,7 @@ import { BrokerConfig } from "../../firmware/config";
 import { startSimBroker } from "../../host-sim/server";
 import { bytesToHex, hexToBytes } from "../../host-sim/sim";
 
-export const DEFAULT_CORPUS = path.join(__dirname, "..", "..", "..", "shared", "conformance", "mosquitto-msg-sequence");
+export const DEFAULT_CORPUS = path.join(__dirname, "..", "conformance", "mosquitto-msg-sequence");
 
 export interface Step {
   type: "send" | "recv" | "publish";
@@ -33,7 +33,7 @@ export interface Case {
 
 /** MQTT 3.1.1 and 3.1 cases: groups "v3.1.1 ...", "v3.1 ...", REGRESSIONS, BROKER CHECK. */
 export function loadCases(dir: string = DEFAULT_CORPUS): Case[] {
-  if (!fs.existsSync(dir)) throw new Error(`conformance corpus not found at ${dir} (pass its folder, or put ../shared beside the project)`);
+  if (!fs.existsSync(dir)) throw new Error(`conformance corpus not found at ${dir} (pass another folder, or set CONFORMANCE_DIR)`);
   const out: Case[] = [];
   for (const f of fs.readdirSync(dir).filter((n) => n.endsWith(".json")).sort()) {
     const groups = JSON.parse(fs.readFileSync(path.join(dir, f), "utf8"));

@@ -1,8 +1,8 @@
 /**
  * Eclipse Mosquitto's message-sequence corpus, byte for byte: every MQTT 3.1.1
  * and 3.1 case over the simulated sockets (whole writes, and every write split
- * into single bytes) and over real TCP. The corpus stays in ../shared; set
- * CONFORMANCE_DIR to replay another copy.
+ * into single bytes) and over real TCP. The corpus is test/conformance/
+ * mosquitto-msg-sequence; set CONFORMANCE_DIR to replay another copy.
  */
 import { test } from "uvu";
 import * as assert from "uvu/assert";

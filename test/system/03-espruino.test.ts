@@ -1,5 +1,5 @@
 /**
- * The firmware on the real Espruino interpreter (../shared/espruino, sized like
+ * The firmware on the real Espruino interpreter (firmware/espruino/interpreter, sized like
  * an ESP32), used as the board two ways: behind a socat pseudo-terminal (the
  * board on a USB cable, minus the cable) and through its telnet console on
  * 127.0.0.1:2323. Over each: `npm run flash`, MQTT.js end to end, the

@@ -1,6 +1,6 @@
 /**
- * The memory budget of issue 8, on the Espruino interpreter in ../shared
- * (4,000 JsVars, as an ESP32), with the firmware flashed as on a board and
+ * The memory budget of issue 8, on the Espruino interpreter in
+ * firmware/espruino/interpreter (4,000 JsVars, as an ESP32), with the firmware flashed as on a board and
  * driven by MQTT.js clients over TCP (scripts/espruino-memory.ts, the same
  * run `npm run bench:memory -- --full` prints):
  * - idle, loaded from flash: at most 1,200 JsVars;

@@ -1,6 +1,6 @@
 /**
  * The Espruino build and its construct check: `npm test` fails if the bundle
- * holds anything Espruino rejects (../shared/espruino/PLATFORM.md).
+ * holds anything Espruino rejects (firmware/espruino/interpreter/PLATFORM.md).
  */
 import { test } from "uvu";
 import * as assert from "uvu/assert";
