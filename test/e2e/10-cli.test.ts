@@ -1,10 +1,10 @@
 /**
  * The command line: bin/esp-mqtt-broker.js run as a child process, talked to
- * with MQTT.js, stopped with SIGTERM; configuration errors; the passwd
- * subcommand.
+ * with MQTT.js, stopped with SIGTERM; mosquitto's short flags (-c, -p, -h)
+ * and -d; configuration errors; the passwd subcommand.
  */
 import { ChildProcess, spawn } from "node:child_process";
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import * as net from "node:net";
 import { tmpdir } from "node:os";
 import * as path from "node:path";
@@ -88,11 +88,46 @@ function freePort(): Promise<number> {
   });
 }
 
+/** Processes whose command line holds BIN and `marker` (a -d broker has no handle of ours). */
+function pidsOf(marker: string): number[] {
+  const out: number[] = [];
+  for (const name of readdirSync("/proc")) {
+    if (!/^\d+$/.test(name)) continue;
+    let cmd: string[];
+    try {
+      cmd = readFileSync(`/proc/${name}/cmdline`, "utf8").split("\0");
+    } catch {
+      continue;
+    }
+    if (cmd.includes(BIN) && cmd.includes(marker)) out.push(Number(name));
+  }
+  return out;
+}
+
+/** Resolves once nothing accepts connections on the port. */
+async function portClosed(port: number): Promise<void> {
+  const deadline = Date.now() + PROCESS_TIMEOUT;
+  for (;;) {
+    const open = await new Promise<boolean>((resolve) => {
+      const s = net.connect(port, "127.0.0.1");
+      s.once("connect", () => { s.destroy(); resolve(true); });
+      s.once("error", () => resolve(false));
+    });
+    if (!open) return;
+    if (Date.now() > deadline) throw new Error("port " + port + " still open");
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+/** Daemons started by -d tests, by the config file that marks them. */
+const daemonMarkers: string[] = [];
+
 test.before(() => {
   dir = mkdtempSync(path.join(tmpdir(), "e2e-cli-"));
 });
 test.after.each(async () => {
   await tracked.closeAll();
+  for (const m of daemonMarkers.splice(0)) for (const pid of pidsOf(m)) process.kill(pid, "SIGKILL");
   for (const p of procs.splice(0)) {
     if (p.child.exitCode === null && p.child.signalCode === null) {
       p.child.kill("SIGKILL");
@@ -144,6 +179,71 @@ test("an unknown option: usage on stderr, exit 2", async () => {
   const { code } = await p.exit();
   assert.is(code, 2);
   assert.match(p.stderr, "usage: esp-mqtt-broker");
+});
+
+test("-c FILE -p PORT (mosquitto's short flags): -p overrides the file's listener; -h prints usage", async () => {
+  const conf = path.join(dir, "short.conf");
+  writeFileSync(conf, "listener 1 127.0.0.1\nallow_anonymous true\n");
+  const port = await freePort();
+  const p = new Proc(["-c", conf, "-p", String(port)]);
+  assert.match(await p.line(/listening on /, "the listening line"), "127.0.0.1:" + port + " ");
+  const sub = await connect(port, { clientId: "short-sub" });
+  assert.equal(await subscribe(sub.client, { "short/#": 0 }), [0]);
+  const pub = await connect(port, { clientId: "short-pub" });
+  await publish(pub.client, "short/x", "via -c and -p", 0);
+  assert.is((await sub.inbox.next()).payload, "via -c and -p");
+  await tracked.closeAll();
+  p.child.kill("SIGTERM");
+  assert.is((await p.exit()).code, 0);
+
+  for (const flag of ["-h", "--help"]) {
+    const h = new Proc([flag]);
+    assert.is((await h.exit()).code, 0, flag);
+    assert.match(h.stdout, "usage: esp-mqtt-broker [-c FILE] [-p PORT]");
+    assert.match(h.stdout, "-d, --daemon");
+    assert.is(h.stderr, "");
+  }
+  const missing = new Proc(["-c"]);
+  assert.is((await missing.exit()).code, 2);
+  assert.match(missing.stderr, "-c needs a value");
+});
+
+test("-d: the parent prints nothing and exits 0 once the broker listens in the background; SIGTERM stops it", async () => {
+  const port = await freePort();
+  const conf = path.join(dir, "daemon.conf");
+  writeFileSync(conf, `listener ${port} 127.0.0.1\nallow_anonymous true\n`);
+  daemonMarkers.push(conf);
+  const p = new Proc(["-d", "-c", conf, "-v"]);
+  assert.is((await p.exit()).code, 0, p.stderr);
+  assert.is(p.stdout + p.stderr, "");
+  const pids = pidsOf(conf);
+  assert.is(pids.length, 1, "one background broker");
+  assert.not.ok(pids.includes(p.child.pid!), "not the process that exited");
+
+  const sub = await connect(port, { clientId: "daemon-sub" });
+  assert.equal(await subscribe(sub.client, { "d/#": 1 }), [1]);
+  const pub = await connect(port, { clientId: "daemon-pub" });
+  await publish(pub.client, "d/x", "from the background", 1);
+  assert.is((await sub.inbox.next()).payload, "from the background");
+  await tracked.closeAll();
+
+  // a second one on the same port: the error comes back to the parent
+  const again = new Proc(["-d", "-c", conf]);
+  assert.is((await again.exit()).code, 1);
+  assert.match(again.stderr, "cannot listen");
+
+  process.kill(pids[0], "SIGTERM");
+  await portClosed(port);
+});
+
+test("-d with a bad config: the error and FILE:LINE before going into the background", async () => {
+  const conf = path.join(dir, "daemon-bad.conf");
+  writeFileSync(conf, "listener 1 127.0.0.1\nbogus_option 1\n");
+  daemonMarkers.push(conf);
+  const p = new Proc(["-d", "-c", conf]);
+  assert.is((await p.exit()).code, 1);
+  assert.match(p.stderr, conf + ":2:");
+  assert.equal(pidsOf(conf), []);
 });
 
 test("passwd -c creates a password file (MQTT_PASSWORD) that lets a client log in", async () => {
