@@ -20,6 +20,14 @@
  *   the Node heap after GC is back within a bound of where it started.
  *
  * Everything is driven by one seed: the same seed replays the same run.
+ *
+ * The network is pluggable (SoakNet): the simulated one here (host-sim/sim.ts,
+ * deterministic), the same through the Espruino adapter's receive path
+ * (soakNetReceive: firmware/espruino/receive.ts on Node), and real TCP
+ * sockets on 127.0.0.1 behind host-sim/tcp.ts (test/support/soak-tcp.ts,
+ * bounded in real time, not deterministic). The run itself is a generator
+ * that yields "let this many ms pass": the simulated clock advances at
+ * once, real time is awaited.
  */
 import * as v8 from "node:v8";
 import * as vm from "node:vm";
@@ -31,8 +39,10 @@ import { BrokerConfig } from "../../firmware/config";
 import { BoardProfile } from "../../firmware/profile";
 import { restoreState, serializeState } from "../../firmware/session/persist";
 import { defaultConfig, loadProfile } from "../../host-sim/config";
+import { Transport } from "../../firmware/platform";
 import { nodePlatform } from "../../host-sim/platform";
 import { seededRandom, SimClock, SimNetwork, SimSocket } from "../../host-sim/sim";
+import { receivePath, ReceiveStats } from "./espruino-receive-net";
 import { retainedGet } from "../../firmware/retain/store";
 import { allSessions } from "../../firmware/session/registry";
 import {
@@ -59,6 +69,135 @@ export interface SoakOptions {
   trace?: string;
   /** Called with every broker the soak starts (the first and each restart): tests break it on purpose. */
   sabotage?: (b: Broker) => void;
+  /** Time constants and fault rates (defaults: the simulated network's). */
+  tempo?: Partial<SoakTempo>;
+  /** Profile fields over soakProfile's. */
+  profile?: Partial<BoardProfile>;
+}
+
+/**
+ * The soak's time constants and fault rates. The defaults suit the simulated
+ * clock (minutes of simulated time in seconds of wall time); a real-time run
+ * (TCP) scales them down to fit a few seconds.
+ */
+export interface SoakTempo {
+  /** Keepalive of the persistent and clean clients, and of the will holders (whose zombies expire), in s. */
+  keepaliveS: number;
+  willKeepaliveS: number;
+  /** A stalled reader stays stalled this long, plus up to stallSpreadMs. */
+  stallMs: number;
+  stallSpreadMs: number;
+  /** How long the drain may take before it is a violation; then how long the last wills get. */
+  drainMs: number;
+  settleMs: number;
+  /** Multiplies every per-step fault chance (cuts, takeovers, stalls, zombies, rogue sockets, DISCONNECTs). */
+  faultScale: number;
+  /** Multiplies a publisher's chance per step of a new message (0.15). */
+  publishScale: number;
+  /** Chance per publishing step of a burst of same-sized QoS 0 on one topic (the Espruino fast path's food). */
+  qos0Burst: number;
+  /** Most broker restarts in a run (-1: no limit). */
+  maxRestarts: number;
+}
+
+export const SIM_TEMPO: SoakTempo = {
+  keepaliveS: 30, willKeepaliveS: 4, stallMs: 2000, stallSpreadMs: 10000, drainMs: 300000, settleMs: 10000,
+  faultScale: 1, publishScale: 1, qos0Burst: 0, maxRestarts: -1,
+};
+
+/** A client's socket, as the soak uses it (SimSocket's shape). */
+export interface SoakSocket {
+  /** The broker's connection id for it (-1 while unknown). */
+  readonly id: number;
+  readonly stalled: boolean;
+  /** The broker closed it (after flushing what was queued). */
+  readonly closedByBroker: boolean;
+  /** Either side closed it. */
+  readonly closed: boolean;
+  /** The broker died under it (nobody was told). */
+  readonly lost: boolean;
+  write(data: Uint8Array): void;
+  take(): Uint8Array;
+  stall(): void;
+  resume(): void;
+  cut(): void;
+  cutAfter(data: Uint8Array, n: number): void;
+}
+
+/** What the soak needs of a network: a clock, sockets, a broker on it, a crash. */
+export interface SoakNet {
+  readonly kind: string;
+  now(): number;
+  schedule(ms: number, run: () => void): void;
+  /** How long a client's close takes to reach the broker (Infinity: not known, real sockets). */
+  readonly closeLatency: number;
+  /** Start a broker on this network, made with the transport given (the first and each restart). */
+  startBroker(make: (t: Transport) => Broker): Broker;
+  /** Whether another broker can be started after a crash. */
+  canRestart(): boolean;
+  connect(remote?: string): SoakSocket;
+  /** The broker process dies: every socket gone, the broker told nothing. */
+  crash(): void;
+  /** Sockets the network still holds open (broker side). */
+  openSockets(): number;
+  /** Write splits beyond the first chunk, and deliveries delayed. */
+  faultCounts(): { splits: number; delayed: number };
+  /** Figures of the network itself for the report. */
+  extra(): { [k: string]: number };
+  /** The run is over: stop timers, close what is open. */
+  stop(): void;
+}
+
+/** The simulated network (host-sim/sim.ts), deterministic from the seed. */
+export function soakNetSim(opts: SoakOptions): SoakNet & { clock: SimClock; net: SimNetwork } {
+  const clock = new SimClock();
+  const net = new SimNetwork(clock, {
+    randomSplitSeed: opts.seed + 1, latencyMs: opts.latencyMs ?? 2, jitterMs: opts.jitterMs ?? 20, jitterSeed: opts.seed + 2,
+  });
+  return {
+    kind: "sim",
+    clock,
+    net,
+    now: () => clock.now,
+    schedule: (ms, run) => clock.schedule(ms, run),
+    get closeLatency() {
+      return net.latency;
+    },
+    startBroker(make) {
+      const b = make(net);
+      net.attach(b);
+      return b;
+    },
+    canRestart: () => true,
+    connect: (remote) => net.connect(remote),
+    crash: () => net.crash(),
+    openSockets: () => net.sockets.size,
+    faultCounts: () => ({ splits: net.faults.splits, delayed: net.faults.delayed }),
+    extra: () => ({}),
+    stop: () => {},
+  };
+}
+
+/**
+ * The simulated network with every chunk going through the Espruino
+ * adapter's receive path (test/support/espruino-receive-net.ts): the fast
+ * path for repeated QoS 0 and the shared receive buffer into the parser.
+ */
+export function soakNetReceive(opts: SoakOptions, rawFilter?: (s: string) => string): SoakNet {
+  const sim = soakNetSim(opts);
+  const stats: ReceiveStats = { calls: 0, congested: 0, rawWrites: 0, rawBytes: 0 };
+  let restarts = 0;
+  return {
+    ...sim,
+    kind: "espruino-receive",
+    startBroker(make) {
+      const path = receivePath(sim.net, opts.seed + 3 + restarts++, 0.1, stats, rawFilter);
+      const b = make(path.transport);
+      path.attach(b);
+      return b;
+    },
+    extra: () => ({ receiveCalls: stats.calls, receiveCongested: stats.congested, fastPathWrites: stats.rawWrites, fastPathBytes: stats.rawBytes }),
+  };
 }
 
 export interface SoakReport {
@@ -75,6 +214,10 @@ export interface SoakReport {
     end: { connections: number; clients: number; sessions: number; offline: number; subscriptions: number; retained: number; retainedBytes: number; guardRecords: number; sockets: number };
     heapBaseline: number; heapEnd: number; heapBound: number;
   };
+  /** Which network ran it, its own figures, and the wall time. */
+  network: string;
+  networkFigures: { [k: string]: number };
+  wallMs: number;
 }
 
 type Role = "pub" | "psub" | "csub" | "will";
@@ -96,7 +239,7 @@ interface MsgRec {
 }
 
 interface Link {
-  sock: SimSocket;
+  sock: SoakSocket;
   dec: PacketDecoder;
   state: "connecting" | "up" | "closing";
   inc: number;
@@ -124,8 +267,6 @@ export function topicMatches(filter: string, topic: string): boolean {
 
 const GROUPS = 6;
 const WINDOW = 8;
-const KEEPALIVE_S = 30;
-const WILL_KEEPALIVE_S = 4;
 
 /** The profile the soak runs under: limits that no fault-free run reaches, short stall and CONNECT timeouts. */
 export function soakProfile(clients: number): BoardProfile {
@@ -186,10 +327,44 @@ class VClient {
   }
 }
 
-/** Run one soak episode. */
+/** Run one soak episode on the simulated network. */
 export function runSoak(opts: SoakOptions): SoakReport {
+  return runSoakOn(opts, soakNetSim(opts));
+}
+
+/** Run one soak episode on a network whose clock advances when told (simulated). */
+export function runSoakOn(opts: SoakOptions, net: SoakNet & { clock?: SimClock }): SoakReport {
+  const run = soakRun(opts, net);
+  for (;;) {
+    const r = run.next();
+    if (r.done === true) return r.value;
+    if (net.clock === undefined) throw new Error("runSoakOn: " + net.kind + " has no simulated clock; use its async runner");
+    net.clock.advance(r.value);
+  }
+}
+
+/** Run one soak episode in real time (real sockets): every yielded step is awaited. */
+export async function runSoakRealTime(opts: SoakOptions, net: SoakNet): Promise<SoakReport> {
+  const run = soakRun(opts, net);
+  for (;;) {
+    const r = run.next();
+    if (r.done === true) return r.value;
+    await new Promise((resolve) => setTimeout(resolve, r.value));
+  }
+}
+
+/**
+ * One soak episode as a generator: it yields how many ms should pass
+ * (the caller advances a simulated clock, or waits), and returns the report.
+ */
+export function* soakRun(opts: SoakOptions, net: SoakNet): Generator<number, SoakReport, void> {
+  const wallStart = Date.now();
   const log = opts.log ?? (() => {});
   const stepMs = opts.stepMs ?? 100;
+  const tempo: SoakTempo = { ...SIM_TEMPO, ...(opts.tempo ?? {}) };
+  const KEEPALIVE_S = tempo.keepaliveS;
+  const WILL_KEEPALIVE_S = tempo.willKeepaliveS;
+  const fs = tempo.faultScale;
   const rand = seededRandom(opts.seed);
   const chance = (p: number): boolean => rand() < p;
   const pick = <T>(xs: T[]): T => xs[Math.floor(rand() * xs.length)];
@@ -206,26 +381,24 @@ export function runSoak(opts: SoakOptions): SoakReport {
   };
 
   // ---- the broker, its network, restarts ----
-  const config: BrokerConfig = defaultConfig(soakProfile(opts.clients));
+  const config: BrokerConfig = defaultConfig({ ...soakProfile(opts.clients), ...(opts.profile ?? {}) });
   // clients come from many addresses (10.0.0.x), not only loopback
   config.auth.anonymousLoopbackOnly = false;
-  const clock = new SimClock();
-  const net = new SimNetwork(clock, {
-    randomSplitSeed: opts.seed + 1, latencyMs: opts.latencyMs ?? 2, jitterMs: opts.jitterMs ?? 20, jitterSeed: opts.seed + 2,
-  });
-  const makeBroker = (): Broker => {
-    const b = new Broker(config, nodePlatform(() => {}, () => clock.now), net);
-    net.attach(b);
+  const makeBroker = (): Broker => net.startBroker((t) => {
+    // a throw the transport caught (tcp.ts's guarded) is logged as "error on connection ...": a finding
+    const b = new Broker(config, nodePlatform((line) => {
+      if (line.indexOf("error on connection") === 0) violate("broker threw: " + line.split("\n").slice(0, 3).join(" | "));
+    }, () => net.now()), t);
     if (opts.sabotage !== undefined) opts.sabotage(b);
     return b;
-  };
+  });
   let broker = makeBroker();
   let slowBefore = 0;
   const tick = (): void => {
     broker.tick();
-    clock.schedule(config.profile.tickMs, tick);
+    net.schedule(config.profile.tickMs, tick);
   };
-  clock.schedule(config.profile.tickMs, tick);
+  net.schedule(config.profile.tickMs, tick);
 
   // ---- clients ----
   const clients: VClient[] = [];
@@ -271,16 +444,16 @@ export function runSoak(opts: SoakOptions): SoakReport {
   const peak = { conns: 0, sessions: 0, subs: 0, retainedBytes: 0 };
 
   const trace = (c: VClient, what: string): void => {
-    if (opts.trace === c.id) log(`t=${clock.now} ${c.id}: ${what}`);
+    if (opts.trace === c.id) log(`t=${net.now()} ${c.id}: ${what}`);
   };
   const write = (l: Link, bytes: Uint8Array): void => {
     l.sock.write(bytes);
-    l.lastSent = clock.now;
+    l.lastSent = net.now();
   };
 
   const openLink = (c: VClient): Link => {
     c.inc++;
-    const l: Link = { sock: net.connect("10.0.0." + (1 + (c.idx % 250))), dec: new PacketDecoder(), state: "connecting", inc: c.inc, lastSent: clock.now };
+    const l: Link = { sock: net.connect("10.0.0." + (1 + (c.idx % 250))), dec: new PacketDecoder(), state: "connecting", inc: c.inc, lastSent: net.now() };
     trace(c, `opens incarnation ${c.inc} on sock ${l.sock.id}`);
     const persistent = c.role === "pub" || c.role === "psub";
     write(l, connectBytes(c.id, {
@@ -292,7 +465,7 @@ export function runSoak(opts: SoakOptions): SoakReport {
   };
 
   const sendPublish = (c: VClient, l: Link, m: MsgRec, dup: boolean): void => {
-    if (m.firstSent < 0) m.firstSent = clock.now;
+    if (m.firstSent < 0) m.firstSent = net.now();
     write(l, publishBytes(m.topic, m.payload, m.qos, m.retain, m.pid, dup && m.qos > 0));
   };
 
@@ -397,7 +570,7 @@ export function runSoak(opts: SoakOptions): SoakReport {
         if (l === c.next) {
           // takeover accepted: the old connection ends, its will goes out (clean session)
           const old = c.link!;
-          expectWill(c, old, clock.now);
+          expectWill(c, old, net.now());
           c.link = l;
           c.next = undefined;
         }
@@ -420,7 +593,7 @@ export function runSoak(opts: SoakOptions): SoakReport {
       for (let i = 0; i < c.subs.length; i++) {
         checks++;
         if (p.codes[i] !== c.subs[i].qos) violate(`${c.id}: SUBACK ${p.codes[i]} for ${c.subs[i].filter} qos ${c.subs[i].qos}`);
-        else if (c.subs[i].confirmedAt < 0) c.subs[i].confirmedAt = clock.now;
+        else if (c.subs[i].confirmedAt < 0) c.subs[i].confirmedAt = net.now();
       }
       return;
     }
@@ -490,7 +663,7 @@ export function runSoak(opts: SoakOptions): SoakReport {
       trace(c, `inc ${l.inc} closed by the broker in state ${l.state}${l.sock.lost ? " (lost)" : ""}`);
       if (l.state === "up" && !l.sock.lost) {
         // closed by the broker while up, without DISCONNECT: keepalive, slow consumer, ... -> will
-        expectWill(c, l, clock.now);
+        expectWill(c, l, net.now());
         if (c.zombie) faults.keepaliveExpiries++;
       }
       if (c.next !== undefined) {
@@ -502,14 +675,17 @@ export function runSoak(opts: SoakOptions): SoakReport {
     }
   };
 
-  const newMessage = (c: VClient): void => {
+  /** A new message; `burstTopic`: a QoS 0 of a burst, on that topic, of a fixed size. */
+  const newMessage = (c: VClient, burstTopic?: string): void => {
     const pubIdx = pubs.indexOf(c);
-    const retain = chance(0.08);
-    const qos = retain ? 1 + Math.floor(rand() * 2) : pick([0, 1, 1, 2, 2]);
-    const topic = retain ? "r/" + c.id : "t/" + Math.floor(rand() * GROUPS) + "/" + c.id;
+    const retain = burstTopic === undefined && chance(0.08);
+    const qos = burstTopic !== undefined ? 0 : retain ? 1 + Math.floor(rand() * 2) : pick([0, 1, 1, 2, 2]);
+    const topic = burstTopic !== undefined ? burstTopic : retain ? "r/" + c.id : "t/" + Math.floor(rand() * GROUPS) + "/" + c.id;
     const seq = messages.length;
     const id = pubIdx + "|" + seq;
-    const payload = retain && chance(0.15) ? "" : "m|" + id + "|" + "x".repeat(Math.floor(rand() * 40));
+    const head = "m|" + id + "|";
+    const payload = burstTopic !== undefined ? head + "x".repeat(Math.max(0, 32 - head.length))
+      : retain && chance(0.15) ? "" : head + "x".repeat(Math.floor(rand() * 40));
     const m: MsgRec = { id, pub: pubIdx, seq, topic, qos, retain, payload, firstSent: -1, acked: qos === 0, pid: 0, released: false };
     messages.push(m);
     c.seq++;
@@ -525,21 +701,22 @@ export function runSoak(opts: SoakOptions): SoakReport {
   const junk = (): Uint8Array => publishBytes("junk/" + Math.floor(rand() * 1000), "j".repeat(Math.floor(rand() * 30)), pick([0, 1, 2]), false, 1 + Math.floor(rand() * 1000));
 
   const restart = (): void => {
+    if (!net.canRestart() || (tempo.maxRestarts >= 0 && faults.restarts >= tempo.maxRestarts)) return;
     faults.restarts++;
-    if (opts.trace !== undefined) log(`t=${clock.now} broker restart`);
+    if (opts.trace !== undefined) log(`t=${net.now()} broker restart`);
     slowBefore += broker.guard.slowClosed;
     const state = serializeState(broker);
-    const now = clock.now;
+    const at = net.now();
     // connections the broker already ended while their client still thinks them up (a keepalive
     // expiry, a takeover whose CONNACK has not arrived): their wills went out before the crash
     for (const c of clients) {
-      if (c.link !== undefined && c.link.state === "up" && broker.connection(c.link.sock.id) === undefined) expectWill(c, c.link, now);
+      if (c.link !== undefined && c.link.state === "up" && broker.connection(c.link.sock.id) === undefined) expectWill(c, c.link, at);
     }
     net.crash();
     // wills of closes the dead broker never saw do not fire
     // (exactly: the dead broker still holds the connection, its close event had not run yet)
     for (const [w, due] of willsExpected) {
-      if (due >= now && broker.connection(willConn.get(w)!) !== undefined) willsExpected.delete(w);
+      if (due >= at && broker.connection(willConn.get(w)!) !== undefined) willsExpected.delete(w);
     }
     for (const c of clients) {
       c.link = undefined;
@@ -561,7 +738,7 @@ export function runSoak(opts: SoakOptions): SoakReport {
     }
     if (l.state !== "up" || c.next !== undefined) return;
     if (c.stalledUntil > 0) {
-      if (clock.now >= c.stalledUntil) {
+      if (net.now() >= c.stalledUntil) {
         c.stalledUntil = 0;
         l.sock.resume();
       }
@@ -569,9 +746,14 @@ export function runSoak(opts: SoakOptions): SoakReport {
     }
     // keepalive: a ping when idle for half the period (zombies stop)
     const ka = (c.role === "will" ? WILL_KEEPALIVE_S : KEEPALIVE_S) * 1000;
-    if (!c.zombie && clock.now - l.lastSent >= ka / 2) write(l, Uint8Array.from([0xc0, 0]));
+    if (!c.zombie && net.now() - l.lastSent >= ka / 2) write(l, Uint8Array.from([0xc0, 0]));
     if (c.zombie) return;
-    if (c.role === "pub" && chance(0.15)) newMessage(c);
+    if (c.role === "pub" && chance(0.15 * tempo.publishScale)) newMessage(c);
+    if (c.role === "pub" && tempo.qos0Burst > 0 && chance(tempo.qos0Burst)) {
+      const topic = "t/" + Math.floor(rand() * GROUPS) + "/" + c.id;
+      const n = 2 + Math.floor(rand() * 10);
+      for (let k = 0; k < n; k++) newMessage(c, topic);
+    }
     if (!faultsOn) return;
     if (c.storm > 0) {
       c.storm--;
@@ -580,11 +762,11 @@ export function runSoak(opts: SoakOptions): SoakReport {
       return;
     }
     const r = rand();
-    if (r < 0.002) {
+    if (r < 0.002 * fs) {
       // clean DISCONNECT
       write(l, Uint8Array.from([0xe0, 0]));
       l.state = "closing";
-    } else if (r < 0.004) {
+    } else if (r < 0.004 * fs) {
       faults.cuts++;
       const bytes = junk();
       const n = Math.floor(rand() * bytes.length);
@@ -592,22 +774,22 @@ export function runSoak(opts: SoakOptions): SoakReport {
       // at a random moment of the step: with packets and their acknowledgements in flight
       const cutAt = Math.floor(rand() * stepMs);
       linkDown(c);
-      clock.schedule(cutAt, () => {
+      net.schedule(cutAt, () => {
         trace(c, `cuts inc ${l.inc} (sock ${l.sock.id}, closed ${l.sock.closed}, state ${l.state})`);
         if (l.sock.closed) return;
         // the close reaches the broker after the latency: that is when the will goes out
-        if (l.state === "up") expectWill(c, l, clock.now + net.latency);
+        if (l.state === "up") expectWill(c, l, net.now() + net.closeLatency);
         l.sock.cutAfter(bytes, n);
       });
-    } else if (r < 0.005) {
+    } else if (r < 0.005 * fs) {
       faults.takeovers++;
       if (chance(0.2)) c.storm = 6;
       c.next = openLink(c);
-    } else if (r < 0.007 && (c.role === "psub" || c.role === "csub")) {
+    } else if (r < 0.007 * fs && (c.role === "psub" || c.role === "csub")) {
       faults.stalls++;
-      c.stalledUntil = clock.now + 2000 + Math.floor(rand() * 10000);
+      c.stalledUntil = net.now() + tempo.stallMs + Math.floor(rand() * tempo.stallSpreadMs);
       l.sock.stall();
-    } else if (r < 0.008 && c.role === "will") {
+    } else if (r < 0.008 * fs && c.role === "will") {
       c.zombie = true;
     }
   };
@@ -645,7 +827,7 @@ export function runSoak(opts: SoakOptions): SoakReport {
   if (watcher !== undefined) {
     watcher.link = openLink(watcher);
     for (let i = 0; i < 50 && watcher.subs.some((s) => s.confirmedAt < 0); i++) {
-      clock.advance(stepMs);
+      yield (stepMs);
       service(watcher);
     }
   }
@@ -656,11 +838,11 @@ export function runSoak(opts: SoakOptions): SoakReport {
   for (let step = 0; step < steps; step++) {
     for (const c of clients) service(c);
     for (const c of clients) act(c, true);
-    if (chance(0.02)) rogue();
-    if (restartP > 0 && chance(restartP)) clock.schedule(Math.floor(rand() * stepMs), restart);
-    clock.advance(stepMs);
+    if (chance(0.02 * fs)) rogue();
+    if (restartP > 0 && chance(restartP)) net.schedule(Math.floor(rand() * stepMs), restart);
+    yield (stepMs);
     sample();
-    if (step % 1000 === 999) log(`  t=${Math.round(clock.now / 1000)}s messages=${messages.length} conns=${broker.conns.length} sessions=${broker.sessions.count} violations=${violations.length}`);
+    if (step % 1000 === 999) log(`  t=${Math.round(net.now() / 1000)}s messages=${messages.length} conns=${broker.conns.length} sessions=${broker.sessions.count} violations=${violations.length}`);
   }
 
   // ---- drain: no more faults or publishes; everyone back, everything acknowledged ----
@@ -682,25 +864,25 @@ export function runSoak(opts: SoakOptions): SoakReport {
     return true;
   };
   let drainSteps = 0;
-  while (!quiet() && drainSteps < 3000) {
+  while (!quiet() && drainSteps < tempo.drainMs / stepMs) {
     for (const c of clients) service(c);
     for (const c of clients) {
       if (c.link === undefined && c.next === undefined && c.role !== "csub" && c.role !== "will") c.link = openLink(c);
       else if (c.link !== undefined && c.link.state === "up" && c.role === "pub") pumpBacklog(c, c.link);
       const ka = (c.role === "will" ? WILL_KEEPALIVE_S : KEEPALIVE_S) * 1000;
-      if (c.link !== undefined && c.link.state === "up" && clock.now - c.link.lastSent >= ka / 2) write(c.link, Uint8Array.from([0xc0, 0]));
+      if (c.link !== undefined && c.link.state === "up" && net.now() - c.link.lastSent >= ka / 2) write(c.link, Uint8Array.from([0xc0, 0]));
     }
-    clock.advance(stepMs);
+    yield (stepMs);
     drainSteps++;
   }
   // the last wills (of connections closed just before the drain) and their deliveries
-  for (let i = 0; i < 100; i++) {
+  for (let i = 0; i < tempo.settleMs / stepMs; i++) {
     for (const c of clients) {
       service(c);
       const ka = (c.role === "will" ? WILL_KEEPALIVE_S : KEEPALIVE_S) * 1000;
-      if (c.link !== undefined && c.link.state === "up" && clock.now - c.link.lastSent >= ka / 2) write(c.link, Uint8Array.from([0xc0, 0]));
+      if (c.link !== undefined && c.link.state === "up" && net.now() - c.link.lastSent >= ka / 2) write(c.link, Uint8Array.from([0xc0, 0]));
     }
-    clock.advance(stepMs);
+    yield (stepMs);
   }
   checks++;
   if (!quiet()) violate("drain: the broker and the clients did not settle within " + (drainSteps * stepMs) / 1000 + " s");
@@ -781,7 +963,7 @@ export function runSoak(opts: SoakOptions): SoakReport {
   }
   for (let i = 0; i < 20; i++) {
     for (const c of clients) service(c);
-    clock.advance(stepMs);
+    yield (stepMs);
   }
   const cleaner = net.connect();
   cleaner.write(connectBytes("cleaner"));
@@ -795,7 +977,7 @@ export function runSoak(opts: SoakOptions): SoakReport {
   for (const topic of lastRetained.keys()) cleaner.write(publishBytes(topic, "", 0, true));
   cleaner.write(Uint8Array.from([0xe0, 0]));
   // rogue sockets left half-open time out
-  clock.advance(config.profile.connectTimeoutMs + 2 * config.profile.tickMs);
+  yield (config.profile.connectTimeoutMs + 2 * config.profile.tickMs);
   for (const c of clients) service(c);
   sample();
 
@@ -808,7 +990,7 @@ export function runSoak(opts: SoakOptions): SoakReport {
     retained: broker.retained.list.length,
     retainedBytes: broker.retained.bytes,
     guardRecords: broker.guard.records.length,
-    sockets: net.sockets.size,
+    sockets: net.openSockets(),
   };
   for (const [k, v] of Object.entries(end)) {
     checks++;
@@ -820,8 +1002,9 @@ export function runSoak(opts: SoakOptions): SoakReport {
   if (broker.guard.records.length > config.profile.maxClients) violate("memory: guard records past maxClients");
 
   faults.slowDisconnects = slowBefore + broker.guard.slowClosed;
-  faults.randomSplits = net.faults.splits;
-  faults.delays = net.faults.delayed;
+  const fc = net.faultCounts();
+  faults.randomSplits = fc.splits;
+  faults.delays = fc.delayed;
   // discrete faults; random splits and jittered deliveries are counted apart (every write has some)
   let faultTotal = 0;
   for (const k of Object.keys(faults)) if (k !== "takeoversRefused" && k !== "cutsMidPacket" && k !== "randomSplits" && k !== "delays") faultTotal += faults[k];
@@ -829,7 +1012,7 @@ export function runSoak(opts: SoakOptions): SoakReport {
   const report: SoakReport = {
     seed: opts.seed,
     clients: opts.clients,
-    simulatedMs: clock.now,
+    simulatedMs: net.now(),
     messages: { published, qos0: byQos[0], qos1: byQos[1], qos2: byQos[2], retained: retainedCount, acked, delivered: deliveredCount, wills: willsExpected.size },
     faults,
     faultTotal,
@@ -839,7 +1022,11 @@ export function runSoak(opts: SoakOptions): SoakReport {
       peakConnections: peak.conns, peakSessions: peak.sessions, peakSubscriptions: peak.subs, peakRetainedBytes: peak.retainedBytes,
       end, heapBaseline, heapEnd: 0, heapBound: opts.heapBoundBytes ?? 16 * 1024 * 1024,
     },
+    network: net.kind,
+    networkFigures: net.extra(),
+    wallMs: 0,
   };
+  net.stop();
   // drop the model, keep the broker: what is left on the heap is the broker's
   messages.length = 0;
   for (const d of delivered) d.clear();
@@ -854,6 +1041,7 @@ export function runSoak(opts: SoakOptions): SoakReport {
   }
   // keep the broker reachable until here so the heap figure includes it
   if (broker.conns.length < 0) log("");
+  report.wallMs = Date.now() - wallStart;
   return report;
 }
 
@@ -861,7 +1049,8 @@ export function formatReport(r: SoakReport): string {
   const m = r.messages;
   const f = Object.entries(r.faults).map(([k, v]) => `${k} ${v}`).join(", ");
   return [
-    `soak seed ${r.seed}: ${r.clients} clients, ${(r.simulatedMs / 1000).toFixed(0)} s simulated`,
+    `soak seed ${r.seed} on ${r.network}: ${r.clients} clients, ${(r.simulatedMs / 1000).toFixed(r.network === "tcp" ? 1 : 0)} s ${r.network === "tcp" ? "real" : "simulated"}, wall ${(r.wallMs / 1000).toFixed(1)} s` +
+      (Object.keys(r.networkFigures).length > 0 ? " (" + Object.entries(r.networkFigures).map(([k, v]) => `${k} ${v}`).join(", ") + ")" : ""),
     `  messages: ${m.published} published (QoS 0 ${m.qos0}, QoS 1 ${m.qos1}, QoS 2 ${m.qos2}, retained ${m.retained}), ${m.acked} acknowledged, ${m.delivered} deliveries, ${m.wills} wills`,
     `  faults injected: ${r.faultTotal} (${f}; splits and delays are network chunks and deliveries, not in the total)`,
     `  memory: peak ${r.memory.peakConnections} connections, ${r.memory.peakSessions} sessions, ${r.memory.peakSubscriptions} subscriptions, ${r.memory.peakRetainedBytes} retained bytes; at the end ${JSON.stringify(r.memory.end)}; heap ${(r.memory.heapBaseline / 1048576).toFixed(1)} MB -> ${(r.memory.heapEnd / 1048576).toFixed(1)} MB after GC`,
