@@ -33,8 +33,17 @@ export interface BoardProfile {
    * the initial size: RAM per connection counts more than allocations.
    */
   readerKeepBytes: number;
-  /** Socket send queue above which QoS 0 to that client is dropped. */
+  /**
+   * Socket send queue above which QoS 0 to that client is dropped, QoS 1/2
+   * waits in its session queue and a retained replay pauses.
+   */
   maxSendQueueBytes: number;
+  /**
+   * Bytes that all connections which have not finished CONNECT may hold
+   * together in their readers; past it, the one that would go over is
+   * closed. Each alone is also held to a CONNECT's largest size (connectPacketLimit).
+   */
+  maxConnectingBytes: number;
   /** A connection that has not sent CONNECT within this time is closed. */
   connectTimeoutMs: number;
   /** How often the adapter calls broker.tick(). */
@@ -50,7 +59,7 @@ export interface BoardProfile {
   /** Takeovers of one client id allowed per takeoverWindowMs; more get CONNACK 3. 0 = unlimited. */
   maxTakeovers: number;
   takeoverWindowMs: number;
-  /** Refused logins from one address per authFailureWindowMs before it is refused unchecked for authBackoffMs. 0 = off. */
+  /** Refused logins as one user name from one address per authFailureWindowMs before that pair is refused unchecked for authBackoffMs. 0 = off. */
   maxAuthFailures: number;
   authFailureWindowMs: number;
   authBackoffMs: number;
@@ -61,6 +70,29 @@ export const PROFILE_FIELDS: string[] = [
   "maxClients", "maxPacketSize", "maxPayloadSize", "maxTopicLength", "maxTopicLevels",
   "maxClientIdLength", "maxSubscriptionsPerClient", "maxSubscriptions", "maxInflight",
   "maxQueued", "maxSessions", "maxRetained", "maxRetainedBytes", "maxIncomingQos2",
-  "readerKeepBytes", "maxSendQueueBytes", "connectTimeoutMs", "tickMs", "persistIntervalMs", "sysIntervalMs", "memoryBudget",
+  "readerKeepBytes", "maxSendQueueBytes", "maxConnectingBytes", "connectTimeoutMs", "tickMs", "persistIntervalMs", "sysIntervalMs", "memoryBudget",
   "stallTimeoutMs", "maxTakeovers", "takeoverWindowMs", "maxAuthFailures", "authFailureWindowMs", "authBackoffMs",
 ];
+
+/**
+ * The largest CONNECT the profile can make use of: fixed header, MQTT 3.1's
+ * longer variable header, then each field at its longest (client id and will
+ * topic as the profile allows, the will message as a payload, user name and
+ * password as far as their two-byte lengths go). A connection that has not
+ * finished CONNECT is held to this, not to the whole packet limit.
+ */
+export function connectPacketLimit(p: BoardProfile): number {
+  const field = 65535;
+  const willMessage = p.maxPayloadSize > 0 && p.maxPayloadSize < field ? p.maxPayloadSize : field;
+  const size = 5 + 12 + (2 + p.maxClientIdLength) + (2 + p.maxTopicLength) + (2 + willMessage) + 2 * (2 + field);
+  return size < p.maxPacketSize ? size : p.maxPacketSize;
+}
+
+/**
+ * What a transport may hold for one connection before it closes it: the
+ * core keeps each connection near maxSendQueueBytes (every message send
+ * checks it), so only answers to a client that does not read go past it.
+ */
+export function sendQueueHardLimit(p: BoardProfile): number {
+  return p.maxSendQueueBytes * 2 + p.maxPacketSize + 8;
+}

@@ -154,6 +154,8 @@ export class SimSocket {
     this.pendingBytes = 0;
     for (const chunk of p) for (let i = 0; i < chunk.length; i++) this.inbox.push(chunk[i]);
     if (this.closingAfterFlush) this.finishClose();
+    // as a real socket's 'drain': the broker sends what waited for room
+    else if (!this.closed && this.net.broker !== undefined) this.net.broker.drained(this.id);
   }
 
   /** The client closes cleanly (FIN). */

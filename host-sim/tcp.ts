@@ -3,6 +3,7 @@ import * as net from "node:net";
 import * as tls from "node:tls";
 import { Broker } from "../firmware/broker/broker";
 import { Bytes, Transport } from "../firmware/platform";
+import { sendQueueHardLimit } from "../firmware/profile";
 import type { TlsOptions } from "./config";
 
 /** How long a closing socket may take to flush before it is destroyed. */
@@ -45,8 +46,12 @@ export class TcpTransport implements Transport {
   private servers: net.Server[] = [];
   private flushBound = () => this.flush();
 
+  /** What one connection may hold here before it is closed (profile.ts sendQueueHardLimit). */
+  private hardLimit = Number.MAX_SAFE_INTEGER;
+
   attach(broker: Broker): void {
     this.broker = broker;
+    this.hardLimit = sendQueueHardLimit(broker.profile);
   }
 
   /** Listen on a port; with `tlsOptions`, TLS (node:tls) and the broker sees only sockets past the handshake. */
@@ -83,12 +88,35 @@ export class TcpTransport implements Transport {
     sock.setNoDelay(true);
     const id = broker.accept(sock.remoteAddress || "");
     this.links.set(id, new Link(sock));
-    sock.on("data", (chunk: Buffer) => broker.data(id, chunk, 0, chunk.length));
+    sock.on("data", (chunk: Buffer) => this.guarded(id, sock, () => broker.data(id, chunk, 0, chunk.length)));
+    // what waited for room in the send queue (QoS 1/2, a retained replay) goes on
+    sock.on("drain", () => this.guarded(id, sock, () => broker.drained(id)));
     sock.on("error", () => { /* 'close' follows and reports it */ });
     sock.on("close", () => {
       this.links.delete(id);
-      broker.closed(id);
+      this.guarded(id, sock, () => broker.closed(id));
     });
+  }
+
+  /**
+   * Run a broker call for one socket: whatever it throws ends that
+   * connection, never the process (the broker's own checks should make this
+   * unreachable; it is the last line, logged so it gets fixed).
+   */
+  private guarded(id: number, sock: net.Socket, call: () => void): void {
+    try {
+      call();
+    } catch (err) {
+      const broker = this.broker as Broker;
+      broker.log("error on connection " + id + ", closed: " + (err instanceof Error ? err.stack || err.message : String(err)));
+      this.links.delete(id);
+      sock.destroy();
+      try {
+        broker.closed(id);
+      } catch (again) {
+        // the broker could not even forget it: the socket is gone all the same
+      }
+    }
   }
 
   send(id: number, buf: Bytes, off: number, len: number): boolean {
@@ -98,6 +126,12 @@ export class TcpTransport implements Transport {
     if (sock.destroyed || !sock.writable) return false;
     let out = link.pending;
     let at = link.pendingLen;
+    // the core keeps a connection near maxSendQueueBytes; one that gets far past it does not
+    // read, and is closed rather than let its buffer grow without bound
+    if (at + sock.writableLength + len > this.hardLimit) {
+      this.overflow(link);
+      return false;
+    }
     if (out === undefined || at + len > out.length) out = this.grow(link, len);
     const src = buf as Uint8Array;
     if (len <= SMALL_COPY) {
@@ -115,6 +149,14 @@ export class TcpTransport implements Transport {
       }
     }
     return true;
+  }
+
+  /** A connection that stopped reading: drop what it has pending and close it; 'close' reports it. */
+  private overflow(link: Link): void {
+    link.pending = undefined;
+    link.pendingLen = 0;
+    (this.broker as Broker).guard.slowClosed++;
+    link.sock.destroy();
   }
 
   /** A buffer with room for `len` more bytes: the old one's contents carried over. */

@@ -1,12 +1,12 @@
 import { BrokerConfig } from "../config";
 import {
   CONNACK, CONNECT, DISCONNECT, ERR_CONNECT_TIMEOUT, ERR_KEEPALIVE, ERR_MALFORMED, ERR_NONE,
-  ERR_PROTOCOL, ERR_SHUTDOWN, ERR_SOCKET, errorName, PINGREQ, PUBACK, PUBCOMP, PUBLISH,
+  ERR_PROTOCOL, ERR_SHUTDOWN, ERR_SOCKET, ERR_TOO_LARGE, errorName, PINGREQ, PUBACK, PUBCOMP, PUBLISH,
   PINGRESP, PUBREL, SUBACK, SUBSCRIBE, UNSUBACK, UNSUBSCRIBE,
 } from "../codec/constants";
 import { PacketReader } from "../codec/reader";
 import { Bytes, Platform, Transport } from "../platform";
-import { BoardProfile } from "../profile";
+import { BoardProfile, connectPacketLimit } from "../profile";
 import { RetainStore } from "../retain/store";
 import { Session } from "../session/session";
 import { SessionRegistry } from "../session/registry";
@@ -14,6 +14,7 @@ import { newSubscriptionIndex } from "../topics/choose";
 import { SubscriptionIndex } from "../topics/table";
 import { AWAIT_CONNECT, CLOSED, CONNECTED, Connection, PacketHandler } from "./connection";
 import { publishWill } from "./deliver";
+import { continueSending } from "./retained_replay";
 import { RawRoute } from "./raw_route";
 import { Guard, guardTick } from "./guard";
 import { handleAck } from "./handle_acks";
@@ -84,6 +85,10 @@ export class Broker implements PacketHandler {
   recorded: RawRoute | undefined = undefined;
   /** Scratch for the connection ids a recorded publish goes to. */
   routeIds: number[] = [];
+  /** The largest CONNECT a connection may send (profile.ts connectPacketLimit). */
+  connectLimit: number;
+  /** What the readers of connections that have not finished CONNECT hold, together (maxConnectingBytes). */
+  connectingBytes = 0;
 
   constructor(config: BrokerConfig, platform: Platform, transport: Transport) {
     this.config = config;
@@ -96,6 +101,7 @@ export class Broker implements PacketHandler {
     // starts small and grows with the largest packet sent (never past the packet limit)
     this.tx = platform.alloc.bytes(config.profile.maxPacketSize + 8 < SMALL_BUFFER ? config.profile.maxPacketSize + 8 : SMALL_BUFFER);
     this.startedAt = platform.now();
+    this.connectLimit = connectPacketLimit(config.profile);
   }
 
 
@@ -117,7 +123,8 @@ export class Broker implements PacketHandler {
     this.nextConnId = id >= 16000000 ? 1 : id + 1;
     let initial = this.profile.maxPacketSize < SMALL_BUFFER ? this.profile.maxPacketSize : SMALL_BUFFER;
     let keep = this.profile.readerKeepBytes > initial ? this.profile.readerKeepBytes : initial;
-    let reader = new PacketReader(this.platform.alloc, this.profile.maxPacketSize, initial, keep);
+    // until CONNECT is done, a connection may send no more than a CONNECT (handle_connect.ts lifts it)
+    let reader = new PacketReader(this.platform.alloc, this.connectLimit, initial, keep);
     let conn = new Connection(id, remote, reader, this, this.platform.now());
     this.connsById["c" + id] = conn;
     this.conns.push(conn);
@@ -129,8 +136,35 @@ export class Broker implements PacketHandler {
     let conn = this.connsById["c" + id];
     if (conn === undefined) return;
     this.stats.bytesReceived += len;
-    let err = conn.reader.feed(buf, off, len, conn);
-    if (err !== ERR_NONE && conn.state !== CLOSED) this.disconnect(conn, err);
+    if (conn.state !== AWAIT_CONNECT) {
+      let err = conn.reader.feed(buf, off, len, conn);
+      if (err !== ERR_NONE && conn.state !== CLOSED) this.disconnect(conn, err);
+      return;
+    }
+    // the first byte must start a CONNECT [MQTT-3.1.0-1]: an HTTP request or a TLS hello on this
+    // port closes at once, as mosquitto does, not at the CONNECT timeout
+    if (len > 0 && !conn.reader.midPacket() && Math.floor(buf[off] / 16) !== CONNECT) {
+      this.disconnect(conn, ERR_PROTOCOL);
+      return;
+    }
+    // before CONNECT, what the reader gathers counts against what all such connections may hold
+    let before = conn.reader.held();
+    let err2 = conn.reader.feed(buf, off, len, conn);
+    // what the packets fed may have changed (TypeScript narrowed it above)
+    let state: number = conn.state;
+    if (state === AWAIT_CONNECT) {
+      this.connectingBytes += conn.reader.held() - before;
+      if (err2 === ERR_NONE && this.connectingBytes > this.profile.maxConnectingBytes) err2 = ERR_TOO_LARGE;
+    } else {
+      this.connectingBytes -= before;
+    }
+    if (err2 !== ERR_NONE && state !== CLOSED) this.disconnect(conn, err2);
+  }
+
+  /** The transport has sent what it held for a connection: what waited for room goes on. */
+  drained(id: number): void {
+    let conn = this.connsById["c" + id];
+    if (conn !== undefined && conn.state === CONNECTED && conn.session !== undefined) continueSending(this, conn.session);
   }
 
   /** The network connection is gone (peer closed, reset, or our close completed). */
@@ -149,9 +183,15 @@ export class Broker implements PacketHandler {
       if (c === undefined) continue;
       if (c.state === AWAIT_CONNECT) {
         if (now - c.openedAt >= this.profile.connectTimeoutMs) this.disconnect(c, ERR_CONNECT_TIMEOUT);
-      } else if (c.state === CONNECTED && c.keepaliveMs > 0) {
+      } else if (c.state === CONNECTED) {
         // one and a half keepalive periods without a packet [MQTT-3.1.2-24]
-        if (now - c.lastReceived > c.keepaliveMs * 1.5) this.disconnect(c, ERR_KEEPALIVE);
+        if (c.keepaliveMs > 0 && now - c.lastReceived > c.keepaliveMs * 1.5) {
+          this.disconnect(c, ERR_KEEPALIVE);
+          continue;
+        }
+        // for transports that do not report a drain: what waits for room is retried here
+        let s = c.session;
+        if (s !== undefined && (s.replays !== undefined || s.queue.length > 0)) continueSending(this, s);
       }
     }
     guardTick(this, now);
@@ -222,6 +262,7 @@ export class Broker implements PacketHandler {
     if (conn.state === CLOSED) return;
     this.routeGen++;
     let wasConnected = conn.state === CONNECTED;
+    if (conn.state === AWAIT_CONNECT) this.connectingBytes -= conn.reader.held();
     conn.state = CLOSED;
     delete this.connsById["c" + conn.id];
     let list = this.conns;

@@ -82,12 +82,31 @@ export function routePublish(
   return n;
 }
 
-/** Hand a QoS 1/2 message to one session: send now if its window allows, else queue, else drop. */
+/**
+ * Room on a connection for one more packet: its send queue within the
+ * profile's bound. Every send of a message checks it (QoS 0 is dropped past
+ * it, QoS 1/2 waits in the session queue, a retained replay pauses), so what
+ * one connection holds in the transport stays near maxSendQueueBytes.
+ */
+export function hasRoom(b: Broker, connId: number): boolean {
+  return b.transport.queued(connId) <= b.profile.maxSendQueueBytes;
+}
+
+/** Whether a message may leave on the session's current connection: its read ACL [mosquitto: send__publish]. */
+export function mayRead(s: Session, msg: StoredMessage): boolean {
+  return s.acl === undefined || aclAllowsTopic(s.acl, msg.data, 0, msg.topicLen, ACCESS_READ);
+}
+
+/** Hand a QoS 1/2 message to one session: send now if its window and send queue allow, else queue, else drop. */
 export function deliverStored(b: Broker, s: Session, msg: StoredMessage, qos: number, retain: boolean): void {
-  if (s.connId >= 0 && s.queue.length === 0 && s.inflight.length < b.profile.maxInflight) {
+  const online = s.connId >= 0;
+  if (online && s.queue.length === 0 && s.inflight.length < b.profile.maxInflight && hasRoom(b, s.connId)) {
     sendNew(b, s, msg, qos, retain);
   } else if (s.queue.length < b.profile.maxQueued) {
     s.queue.push(new Queued(msg, qos, retain));
+    // the queue may hold only messages this connection may not read (a session resumed by
+    // another user): they must not keep the new one waiting
+    if (online && s.inflight.length < b.profile.maxInflight) pump(b, s);
   } else {
     s.dropped++;
     b.stats.publishDropped++;
@@ -96,7 +115,7 @@ export function deliverStored(b: Broker, s: Session, msg: StoredMessage, qos: nu
 
 /** Deliver a message to one session at `qos` (retained delivery on subscribe, QoS 0 included). */
 export function deliverOne(b: Broker, s: Session, msg: StoredMessage, qos: number, retain: boolean): void {
-  if (s.acl !== undefined && !aclAllowsTopic(s.acl, msg.data, 0, msg.topicLen, ACCESS_READ)) return;
+  if (!mayRead(s, msg)) return;
   if (qos > 0) {
     deliverStored(b, s, msg, qos, retain);
     return;
@@ -121,17 +140,31 @@ function sendNew(b: Broker, s: Session, msg: StoredMessage, qos: number, retain:
   b.send(s.connId, len);
 }
 
-/** Move queued messages into the in-flight window while it has room. */
+/**
+ * Move queued messages into the in-flight window while it and the send queue
+ * have room. A message the connection may not read stays queued for one that
+ * may (the session's owner, when another user resumed it).
+ */
 export function pump(b: Broker, s: Session): void {
-  while (s.connId >= 0 && s.queue.length > 0 && s.inflight.length < b.profile.maxInflight) {
-    let q = s.queue.shift() as Queued;
-    sendNew(b, s, q.msg, q.qos, q.retain);
+  const q = s.queue;
+  let i = 0;
+  while (s.connId >= 0 && i < q.length && s.inflight.length < b.profile.maxInflight && hasRoom(b, s.connId)) {
+    const next = q[i];
+    if (!mayRead(s, next.msg)) {
+      i++;
+      continue;
+    }
+    q.splice(i, 1);
+    sendNew(b, s, next.msg, next.qos, next.retain);
   }
 }
 
 /**
  * A client came back to its session: resend unacknowledged PUBLISH with DUP
  * set and PUBREL for those already received [MQTT-4.4.0-1], then the queue.
+ * Every message is checked against the read ACL of the connection it goes to:
+ * a session resumed by another user keeps what it holds, but sends only what
+ * that user may read (a PUBREL carries no message and always goes).
  */
 export function resume(b: Broker, s: Session): void {
   let list = s.inflight;
@@ -141,6 +174,7 @@ export function resume(b: Broker, s: Session): void {
     if (f.state === AWAIT_PUBCOMP) {
       len = encodeAck(b.tx, 0, PUBREL, 2, f.packetId);
     } else {
+      if (!mayRead(s, f.msg)) continue;
       len = encodeStored(b, f.msg, f.qos, f.retain, true, f.packetId);
       b.stats.publishSent++;
     }

@@ -10,11 +10,15 @@ import { CONNECTED } from "./connection";
  * - a client id that takes over its own session more than maxTakeovers times
  *   within takeoverWindowMs is refused with CONNACK 3: two clients fighting
  *   over one id are a conflict, not traffic;
- * - an address with maxAuthFailures refused logins within
- *   authFailureWindowMs gets CONNACK 5 for authBackoffMs, without its
- *   password being checked (brute force is slowed per address).
+ * - a user name that was refused maxAuthFailures times from one address
+ *   within authFailureWindowMs gets CONNACK 5 there for authBackoffMs,
+ *   without its password being checked: guessing is slowed per address and
+ *   user name, so one client's mistakes behind a NAT do not lock out the
+ *   other users of the house (anonymous attempts count as one more name).
  * Counters live in one dense list of at most maxClients records; when it is
- * full the oldest record goes, so the guard itself is bounded too.
+ * full the oldest record goes, one in backoff only when all are (so a
+ * guesser cannot free its target by failing under other names), and the
+ * guard itself stays bounded.
  */
 // records and the guard are plain objects: on Espruino a class's constructor stays resident
 export interface GuardRecord {
@@ -49,8 +53,14 @@ function recordFor(b: Broker, key: string, now: number, windowMs: number): Guard
   let r = findRecord(g, key);
   if (r === undefined) {
     if (g.records.length >= b.profile.maxClients && g.records.length > 0) {
-      let oldest = 0;
-      for (let i = 1; i < g.records.length; i++) if (g.records[i].since < g.records[oldest].since) oldest = i;
+      let oldest = -1;
+      for (let pass = 0; pass < 2 && oldest < 0; pass++) {
+        for (let i = 0; i < g.records.length; i++) {
+          const c = g.records[i];
+          if (pass === 0 && c.until >= now) continue;
+          if (oldest < 0 || c.since < g.records[oldest].since) oldest = i;
+        }
+      }
       g.records.splice(oldest, 1);
     }
     r = { key: key, count: 0, since: now, until: -1 };
@@ -63,20 +73,26 @@ function recordFor(b: Broker, key: string, now: number, windowMs: number): Guard
   return r;
 }
 
-/** True when CONNECTs from this address are in their backoff: refuse without checking a password. */
-export function loginBlocked(b: Broker, remote: string, now: number): boolean {
+/** The guard's key for logins as `username` from `remote` (one key for anonymous ones). */
+function loginKey(remote: string, username: string | undefined): string {
+  // "\n" cannot be in an address, so no user name makes two pairs collide
+  return username === undefined ? "n" + remote : "a" + remote + "\n" + username;
+}
+
+/** True when CONNECTs as this user from this address are in their backoff: refuse without checking a password. */
+export function loginBlocked(b: Broker, remote: string, username: string | undefined, now: number): boolean {
   if (b.profile.maxAuthFailures <= 0) return false;
-  const r = findRecord(b.guard, "a" + remote);
+  const r = findRecord(b.guard, loginKey(remote, username));
   if (r === undefined || r.until < 0 || r.until <= now) return false;
   b.guard.loginsBlocked++;
   return true;
 }
 
-/** A login from this address was refused: count it, and start the backoff at the limit. */
-export function loginFailed(b: Broker, remote: string, now: number): void {
+/** A login as this user from this address was refused: count it, and start the backoff at the limit. */
+export function loginFailed(b: Broker, remote: string, username: string | undefined, now: number): void {
   const p = b.profile;
   if (p.maxAuthFailures <= 0) return;
-  const r = recordFor(b, "a" + remote, now, p.authFailureWindowMs);
+  const r = recordFor(b, loginKey(remote, username), now, p.authFailureWindowMs);
   r.count++;
   if (r.count >= p.maxAuthFailures) {
     r.until = now + p.authBackoffMs;
@@ -124,7 +140,7 @@ export function guardTick(b: Broker, now: number): void {
   const records = g.records;
   for (let k = records.length - 1; k >= 0; k--) {
     const r = records[k];
-    const windowMs = r.key.charAt(0) === "a" ? p.authFailureWindowMs : p.takeoverWindowMs;
+    const windowMs = r.key.charAt(0) === "t" ? p.takeoverWindowMs : p.authFailureWindowMs;
     if (now - r.since >= windowMs && r.until <= now) records.splice(k, 1);
   }
 }

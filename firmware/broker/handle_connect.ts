@@ -12,6 +12,7 @@ import { bytesToString, countLevels, validTopicName } from "../topics/validate";
 import type { Broker } from "./broker";
 import { CONNECTED, Connection } from "./connection";
 import { resume } from "./deliver";
+import { continueReplays } from "./retained_replay";
 import { loginBlocked, loginFailed, takeoverStorm } from "./guard";
 import { storeMessage } from "./message";
 import { attachSession, createSession, findSession } from "../session/registry";
@@ -125,11 +126,11 @@ export function handleConnect(b: Broker, conn: Connection, flags: number, buf: B
   // only); with a password file, a user name needs its password; without one it is only a label
   const auth = b.config.auth;
   const passwords = auth.passwords;
-  // an address that failed too often waits out its backoff, password unchecked (guard.ts)
+  // a user name that failed too often from this address waits out its backoff, password unchecked (guard.ts)
   const now = b.platform.now();
-  if (loginBlocked(b, conn.remote, now)) return refuse(CONNACK_NOT_AUTHORIZED);
+  if (loginBlocked(b, conn.remote, username, now)) return refuse(CONNACK_NOT_AUTHORIZED);
   const denied = (code: number): number => {
-    loginFailed(b, conn.remote, now);
+    loginFailed(b, conn.remote, username, now);
     return refuse(code);
   };
   if (username === undefined || passwords === undefined) {
@@ -180,6 +181,8 @@ export function handleConnect(b: Broker, conn: Connection, flags: number, buf: B
   attachSession(b.sessions, session, conn.id);
 
   conn.state = CONNECTED;
+  // past CONNECT, a packet may be as large as the profile allows
+  conn.reader.maxPacket = profile.maxPacketSize;
   conn.session = session;
   conn.clientId = clientId;
   conn.username = username;
@@ -192,6 +195,9 @@ export function handleConnect(b: Broker, conn: Connection, flags: number, buf: B
   b.log("connect " + clientId + " from " + conn.remote + (username !== undefined ? " as " + username : "") +
     (clean ? "" : " (persistent" + (sessionPresent ? ", resumed)" : ")")));
   b.send(conn.id, encodeConnack(b.tx, 0, sessionPresent, CONNACK_ACCEPTED));
-  if (sessionPresent) resume(b, session);
+  if (sessionPresent) {
+    resume(b, session);
+    continueReplays(b, session);
+  }
   return ERR_NONE;
 }

@@ -5,11 +5,10 @@ import { validUtf8 } from "../codec/utf8";
 import { Bytes } from "../platform";
 import { Session } from "../session/session";
 import { ADD_FULL, ADD_NEW } from "../topics/table";
-import { filterMatchesBytes } from "../topics/match";
 import { bytesToString, countLevels, validTopicFilter } from "../topics/validate";
 import type { Broker } from "./broker";
 import type { Connection } from "./connection";
-import { deliverOne } from "./deliver";
+import { continueReplays, startReplay } from "./retained_replay";
 import { deliverSysTo } from "./sys_tree";
 
 /** Scratch lists for one SUBSCRIBE: return codes and the filters granted. */
@@ -79,19 +78,13 @@ export function handleSubscribe(b: Broker, conn: Connection, buf: Bytes, off: nu
   }
   b.send(conn.id, encodeSuback(b.txFor(5 + count), 0, packetId, codes, count));
 
-  // retained messages follow the SUBACK, retain flag set [MQTT-3.3.1-6], [MQTT-3.3.1-8];
-  // the $SYS tree is computed, not stored, and answers the same way
+  // retained messages follow the SUBACK, retain flag set [MQTT-3.3.1-6], [MQTT-3.3.1-8], as far
+  // as the connection has room, the rest as it drains (retained_replay.ts); the $SYS tree is
+  // computed, not stored, and answers the same way
   for (let s = 0; s < count; s++) if (codes[s] !== SUBACK_FAILURE) deliverSysTo(b, session, granted[s]);
-  const retained = b.retained.list;
-  if (retained.length > 0) {
-    for (let k = 0; k < count; k++) {
-      if (codes[k] === SUBACK_FAILURE) continue;
-      for (let r = 0; r < retained.length; r++) {
-        let msg = retained[r];
-        if (!filterMatchesBytes(granted[k], msg.data, 0, msg.topicLen)) continue;
-        deliverOne(b, session, msg, msg.qos < codes[k] ? msg.qos : codes[k], true);
-      }
-    }
+  if (b.retained.list.length > 0) {
+    for (let k = 0; k < count; k++) if (codes[k] !== SUBACK_FAILURE) startReplay(b, session, granted[k], codes[k]);
+    continueReplays(b, session);
   }
   for (let j = 0; j < count; j++) granted[j] = "";
   return ERR_NONE;

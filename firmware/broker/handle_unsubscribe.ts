@@ -6,6 +6,7 @@ import { Session } from "../session/session";
 import { bytesToString } from "../topics/validate";
 import type { Broker } from "./broker";
 import type { Connection } from "./connection";
+import { stopReplay } from "./retained_replay";
 
 /** UNSUBSCRIBE [MQTT-3.10]: checked whole first, then each filter removed; always UNSUBACK [MQTT-3.10.4-5]. */
 export function handleUnsubscribe(b: Broker, conn: Connection, buf: Bytes, off: number, len: number): number {
@@ -33,6 +34,7 @@ export function handleUnsubscribe(b: Broker, conn: Connection, buf: Bytes, off: 
     b.topics.remove(filter, session);
     session.filters.splice(i, 1);
     session.filterQos.splice(i, 1);
+    stopReplay(session, filter);
     b.log("unsubscribe " + conn.clientId + " " + filter);
   }
   b.send(conn.id, encodeAck(b.tx, 0, UNSUBACK, 0, packetId));

@@ -1,7 +1,7 @@
 import { filterMatchesBytes } from "../topics/match";
 import { stringToBytes } from "../topics/validate";
 import type { Broker } from "./broker";
-import { deliverOne, routePublish } from "./deliver";
+import { deliverOne, hasRoom, routePublish } from "./deliver";
 import { StoredMessage } from "./message";
 import { Session } from "../session/session";
 
@@ -49,10 +49,15 @@ export function publishSys(b: Broker): void {
   });
 }
 
-/** A new subscription to `filter`: send the matching $SYS values now, retain flag set. */
+/**
+ * A new subscription to `filter`: send the matching $SYS values now, retain
+ * flag set. They are QoS 0 and computed afresh every interval, so past the
+ * send-queue bound they are dropped as live QoS 0 is.
+ */
 export function deliverSysTo(b: Broker, session: Session, filter: string): void {
   if (filter.charAt(0) !== "$") return;
   sysTree(b, (topic, value) => {
+    if (session.connId < 0 || !hasRoom(b, session.connId)) return;
     const data = b.platform.alloc.bytes(topic.length + value.length);
     stringToBytes(topic, data, 0);
     if (!filterMatchesBytes(filter, data, 0, topic.length)) return;

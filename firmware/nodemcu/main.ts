@@ -21,6 +21,7 @@ import { Broker } from "../broker/broker";
 import { publishSys } from "../broker/sys_tree";
 import { BrokerConfig } from "../config";
 import { Bytes, Platform, Storage, Transport } from "../platform";
+import { sendQueueHardLimit } from "../profile";
 import { restoreState, serializeState, validState } from "../session/persist";
 import {
   FileModule, LuaStringLib, LuaTableLib, NetModule, NetServer, NetSocket, NodeModule, Timer, TmrModule,
@@ -214,6 +215,8 @@ class NodeMcuTransport implements Transport {
     link.bytes -= link.inFlight;
     link.inFlight = 0;
     this.pump(link);
+    // all sent: what waited for room in the broker (QoS 1/2, a retained replay) goes on
+    if (link.bytes === 0 && !link.dead && !link.closing && this.broker !== undefined) this.broker.drained(link.id);
   }
 
   /** Queue drained after the broker asked to close: close the socket. */
@@ -531,7 +534,7 @@ export function start(cfg?: BoardConfig): Broker | undefined {
   const profile = c.config.profile;
   const clock = new Clock();
   // the QoS 0 drop threshold, plus room for the acknowledgements and one largest packet
-  const transport = new NodeMcuTransport(profile.maxSendQueueBytes * 2 + profile.maxPacketSize + 8);
+  const transport = new NodeMcuTransport(sendQueueHardLimit(profile));
   const platform = platformFor(c, clock);
   const storage = platform.storage as Storage;
   const b = new Broker(c.config, platform, transport);

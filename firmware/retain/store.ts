@@ -10,6 +10,16 @@ export class RetainStore {
   index: { [key: string]: StoredMessage } = {};
   /** Dense list for matching on subscribe; its length is the count. */
   list: StoredMessage[] = [];
+  /**
+   * Parallel to `list`: when each message was stored, increasing along the
+   * list (a new or replaced message goes to the end). A replay on subscribe
+   * remembers the last one it sent (broker/retained_replay.ts), so it resumes
+   * at the right place however the list changed in between.
+   */
+  seqs: number[] = [];
+  nextSeq = 0;
+  /** Moves on when the sequence numbers are renumbered (they stay below 2^24, see platform.ts). */
+  epoch = 0;
   bytes = 0;
   maxCount: number;
   maxBytes: number;
@@ -45,6 +55,8 @@ export function retainedSet(store: RetainStore, topic: string, msg: StoredMessag
   if (old !== undefined) removeFromList(store, old);
   store.index[key] = msg;
   store.list.push(msg);
+  if (store.nextSeq >= 16000000) renumber(store);
+  store.seqs.push(store.nextSeq++);
   store.bytes += (msg.topicLen + msg.payloadLen) - oldSize;
   return true;
 }
@@ -59,11 +71,19 @@ export function retainedRemove(store: RetainStore, topic: string): void {
   store.bytes -= (old.topicLen + old.payloadLen);
 }
 
+/** Sequence numbers from 0 again; a replay that sees the new epoch starts over (resends, never skips). */
+function renumber(store: RetainStore): void {
+  for (let i = 0; i < store.seqs.length; i++) store.seqs[i] = i;
+  store.nextSeq = store.seqs.length;
+  store.epoch++;
+}
+
 function removeFromList(store: RetainStore, msg: StoredMessage): void {
   let list = store.list;
   for (let i = 0; i < list.length; i++) {
     if (list[i] === msg) {
       list.splice(i, 1);
+      store.seqs.splice(i, 1);
       return;
     }
   }

@@ -36,6 +36,20 @@ export class Queued {
 }
 
 /**
+ * A retained replay for a new subscription, pending while the connection has
+ * no room (broker/retained_replay.ts). A plain object: on Espruino a class's
+ * constructor stays resident.
+ */
+export interface RetainedReplay {
+  filter: string;
+  qos: number;
+  /** Sequence number of the last retained message looked at (-1: none yet). */
+  after: number;
+  /** The retained store's epoch `after` belongs to. */
+  epoch: number;
+}
+
+/**
  * The state the broker keeps for a client id [MQTT-3.1.2-4]: subscriptions,
  * QoS 1/2 messages in both directions, and the queue. A clean session lives as
  * long as its connection; a persistent one outlives it.
@@ -61,6 +75,8 @@ export class Session implements Subscriber {
   dropped = 0;
   matchStamp = 0;
   matchQos = 0;
+  /** Retained replays not finished yet; absent when none (no field, no memory, on a board). */
+  replays?: RetainedReplay[];
 
   constructor(clientId: string, clean: boolean) {
     this.clientId = clientId;
