@@ -117,13 +117,14 @@ test("takeover storm: past maxTakeovers per window, CONNACK 3; the holder keeps 
   }
 });
 
-test("failed logins: after maxAuthFailures from an address, CONNACK 5 without checking, for authBackoffMs", () => {
+test("failed logins: after maxAuthFailures for a user from an address, CONNACK 5 without checking, for authBackoffMs; other users there unaffected", () => {
   const p = { ...esp32, maxAuthFailures: 4, authBackoffMs: 30000 };
   const f = bruteForce(p, 100);
   console.log("  brute force:", JSON.stringify(f));
   assert.is(f.checked, 4, "only maxAuthFailures passwords were checked");
   assert.is(f.refusedUnchecked, 96);
   assert.ok(f.otherAddressAccepted, "another address is not blocked");
+  assert.ok(f.otherUserAccepted, "another user at the same address is not blocked");
   assert.ok(f.afterBackoffAccepted, "blocked with the right password during the backoff, let in after it");
   const off = bruteForce({ ...esp32, maxAuthFailures: 0 }, 20);
   assert.is(off.checked, 20, "maxAuthFailures 0 turns it off");

@@ -17,7 +17,7 @@ import { suite } from "uvu";
 import * as assert from "uvu/assert";
 import { compileAcl } from "../../firmware/auth/acl";
 import { ACCESS_READ, ACCESS_WRITE } from "../../firmware/auth/types";
-import { CONNACK_BAD_CREDENTIALS, CONNACK_NOT_AUTHORIZED, SUBACK_FAILURE } from "../../firmware/codec/constants";
+import { CONNACK_BAD_CREDENTIALS, CONNACK_NOT_AUTHORIZED, PUBACK, SUBACK_FAILURE } from "../../firmware/codec/constants";
 import { aclAllowsTopic } from "../../firmware/auth/acl";
 import { ConfigError, loadConfig, loadProfile } from "../../host-sim/config";
 import { formatPasswordLine, hashPassword } from "../../host-sim/password-file";
@@ -198,13 +198,54 @@ test("%u with '+', '#' or '/' in the user name: no pattern rights; the compiled 
   assert.not.ok(aclAllowsTopic(ok, Buffer.from("users/bo/t"), 0, 10, ACCESS_READ));
 });
 
-test("failed logins are slowed per address: refused unchecked after the limit, other addresses unaffected", () => {
+test("a persistent session resumed by another user: nothing of the first user's leaves to the second, and all of it waits for the first", () => {
+  const sim = secured();
+  const pw = (u: string) => USERS.find(([n]) => n === u)![1];
+  const alice = { username: "alice", password: pw("alice") };
+  const bob = { username: "bob", password: pw("bob") };
+  const a = new SimClient(sim);
+  a.connect("shared-id", { clean: false, ...alice });
+  a.subscribe("alice/inbox", 1);
+  const p = new SimClient(sim);
+  p.connect("alice-pub", alice);
+  // one message in flight when alice goes (sent, never acknowledged), three queued while she is away
+  p.publish1("alice/inbox", "m0", 1);
+  assert.equal(a.publishes().map((m) => m.payload), ["m0"]);
+  a.end();
+  for (let i = 1; i <= 3; i++) p.publish1("alice/inbox", "m" + i, 1 + i);
+  const b = new SimClient(sim);
+  const ack = b.connect("shared-id", { clean: false, ...bob });
+  assert.is(ack.sessionPresent, true, "as mosquitto: the session is there, it is what leaves that is checked");
+  b.settle();
+  assert.equal(b.publishes(), [], "bob gets none of alice's messages, queued or in flight");
+  // alice's subscription stays, but nothing on it reaches bob
+  p.publish1("alice/inbox", "while bob holds it", 9);
+  assert.equal(b.publishes(), []);
+  // bob's own traffic is not held up behind alice's messages
+  b.subscribe("users/bob/#", 1, 2);
+  const bp = new SimClient(sim);
+  bp.connect("bob-pub", bob);
+  bp.publish1("users/bob/x", "for bob", 1);
+  const mine = b.publishes();
+  assert.equal(mine.map((m) => m.topic + " " + m.payload), ["users/bob/x for bob"]);
+  b.ack(PUBACK, mine[0].packetId!);
+  b.disconnect();
+  // alice comes back: everything that was hers when bob took the id
+  const back = new SimClient(sim);
+  assert.is(back.connect("shared-id", { clean: false, ...alice }).sessionPresent, true);
+  const got = back.publishes();
+  assert.equal(got.map((m) => m.payload + (m.dup ? " (dup)" : "")), ["m0 (dup)", "m1", "m2", "m3"]);
+});
+
+test("failed logins are slowed per address and user name: refused unchecked after the limit, other addresses and other users unaffected", () => {
   const sim = secured();
   const p = sim.broker.profile;
   assert.ok(p.maxAuthFailures > 0, "on by default on the desktop");
   for (let i = 0; i < p.maxAuthFailures; i++) new SimClient(sim, "203.0.113.9").connect("g" + i, { username: "alice", password: "guess" + i }, CONNACK_BAD_CREDENTIALS);
   new SimClient(sim, "203.0.113.9").connect("right", { username: "alice", password: "alice-pass-2" }, CONNACK_NOT_AUTHORIZED);
   new SimClient(sim, "203.0.113.10").connect("elsewhere", { username: "alice", password: "alice-pass-2" });
+  // the same address (one NAT for the house): bob is not locked out by alice's guesser
+  new SimClient(sim, "203.0.113.9").connect("bob-here", { username: "bob", password: "bob-pass-3" });
   sim.clock.advance(p.authBackoffMs + p.tickMs);
   new SimClient(sim, "203.0.113.9").connect("later", { username: "alice", password: "alice-pass-2" });
   assert.is(sim.broker.guard.loginsBlocked, 1);

@@ -217,6 +217,8 @@ export interface BruteForceFigures {
   maxAuthFailures: number;
   backoffMs: number;
   otherAddressAccepted: boolean;
+  /** Another user behind the same address got in during the backoff. */
+  otherUserAccepted: boolean;
   afterBackoffAccepted: boolean;
 }
 
@@ -224,7 +226,7 @@ export interface BruteForceFigures {
 export function bruteForce(profile: BoardProfile, attempts: number): BruteForceFigures {
   const config = defaultConfig(profile);
   config.auth.allowAnonymous = false;
-  config.auth.passwords = { ualice: hashPassword("right-password") };
+  config.auth.passwords = { ualice: hashPassword("right-password"), ubob: hashPassword("bobs-password") };
   const sim = startSimBroker(config);
   let checks = 0;
   const hashes = sim.broker.platform.hashes;
@@ -243,14 +245,16 @@ export function bruteForce(profile: BoardProfile, attempts: number): BruteForceF
     const ack = decodeAll(s.take()).find((p) => p.type === CONNACK);
     if (ack !== undefined && ack.returnCode === CONNACK_NOT_AUTHORIZED && checks === before) unchecked++;
   }
-  const tryRight = (remote: string): boolean => {
+  const tryRight = (remote: string, user = "alice", password = "right-password"): boolean => {
     const s = sim.net.connect(remote);
-    s.write(connectBytes("ok-" + remote, { username: "alice", password: "right-password" }));
+    s.write(connectBytes("ok-" + user + "-" + remote, { username: user, password }));
     sim.clock.advance(10);
     const ack = decodeAll(s.take()).find((p) => p.type === CONNACK);
     return ack !== undefined && ack.returnCode === 0;
   };
   const other = tryRight("192.0.2.77");
+  // behind the same address (a house's NAT), another user is not locked out by alice's guesser
+  const otherUser = tryRight("192.0.2.66", "bob", "bobs-password");
   const blockedStill = !tryRight("192.0.2.66");
   sim.clock.advance(profile.authBackoffMs + profile.tickMs);
   const after = tryRight("192.0.2.66");
@@ -261,6 +265,7 @@ export function bruteForce(profile: BoardProfile, attempts: number): BruteForceF
     maxAuthFailures: profile.maxAuthFailures,
     backoffMs: profile.authBackoffMs,
     otherAddressAccepted: other,
+    otherUserAccepted: otherUser,
     afterBackoffAccepted: after && blockedStill,
   };
   } finally {
