@@ -1,5 +1,6 @@
 /**
  * npm run fuzz -- [--minutes N] [--target parser|connection|all] [--seed N] [--max-len N] [--no-save] [--prune]
+ * npm run fuzz -- --net tcp|receive [--minutes N] [--seed N] [--max-len N] [--max-mutations N]
  *
  * Coverage-guided fuzzing of the parser and the whole connection state
  * machine (test/fuzz/targets.ts). The targets and the firmware are bundled
@@ -11,6 +12,15 @@
  * regression-* files, inputs of past findings kept on purpose).
  * Findings (exceptions, hangs, slow inputs, heap past 1.5 GB) go to
  * test/fuzz/findings/ and make the exit code 1.
+ *
+ * --net: the connection target over another network, without coverage
+ * feedback (test/fuzz/net-runner.ts): "tcp" sends every input over real
+ * TCP sockets on 127.0.0.1 to a TcpTransport broker (host-sim/tcp.ts),
+ * "receive" runs it through the Espruino adapter's receive path
+ * (firmware/espruino/receive.ts) on the simulated network. The corpus
+ * (connection inputs, and parser inputs as byte streams) first, then
+ * mutations of it until the minutes are up (or --max-mutations); findings
+ * as above, plus TCP sockets left open and heap growth over the mutations.
  */
 import * as esbuild from "esbuild";
 import { mkdirSync, readFileSync, unlinkSync, writeFileSync } from "node:fs";
@@ -41,7 +51,48 @@ const seed = Number(arg("seed", String(Date.now() % 1000000)));
 const maxLen = Number(arg("max-len", "1024"));
 const save = !flag("no-save");
 const prune = flag("prune");
+const netArg = arg("net", "");
 const HANG_MS = 10000;
+
+async function mainNet(): Promise<number> {
+  if (netArg !== "tcp" && netArg !== "receive") {
+    console.error(`fuzz: --net takes tcp or receive, not "${netArg}"`);
+    return 2;
+  }
+  const { runNetworkFuzz } = await import("../test/fuzz/net-runner");
+  console.log(`fuzz over ${netArg === "tcp" ? "real TCP (127.0.0.1, host-sim/tcp.ts)" : "the Espruino receive path"}: corpus, then mutations for ${minutes} min, seed ${seed}`);
+  let findings = 0;
+  const r = await runNetworkFuzz({
+    net: netArg,
+    corpusDir: CORPUS,
+    seed,
+    seconds: minutes * 60,
+    maxLen,
+    maxMutations: Number(arg("max-mutations", "-1")),
+    hangMs: HANG_MS,
+    log: (l) => console.log(l),
+    onFinding: (f) => {
+      findings++;
+      mkdirSync(FINDINGS, { recursive: true });
+      const name = path.join(FINDINGS, "connection-" + netArg + "-" + Date.now() + "-" + findings);
+      writeFileSync(name, f.input);
+      writeFileSync(name + ".txt", f.name + ": " + f.message + "\n");
+      console.log(`FINDING [connection over ${netArg}] ${f.name}: ${f.message.split("\n")[0]}\n  input saved: ${path.relative(ROOT, name)}`);
+    },
+  });
+  console.log(`fuzz done: ${r.corpus} corpus inputs and ${r.mutations} mutations in ${(r.wallMs / 1000).toFixed(0)} s, slowest input ${r.slowestMs} ms`);
+  console.log(`  heap after the mutations: ${r.heapGrowth >= 0 ? "+" : ""}${(r.heapGrowth / 1024).toFixed(0)} KB; TCP sockets and servers left open: ${r.handlesLeft}`);
+  if (r.handlesLeft > 0) {
+    findings++;
+    console.log(`FINDING [connection over ${netArg}] ${r.handlesLeft} TCP sockets or servers left open after the run`);
+  }
+  if (r.heapGrowth > 64 * 1024 * 1024) {
+    findings++;
+    console.log(`FINDING [connection over ${netArg}] heap grew ${(r.heapGrowth / 1048576).toFixed(0)} MB over the mutations`);
+  }
+  console.log(`  findings: ${findings}`);
+  return findings > 0 ? 1 : 0;
+}
 
 async function bundle(): Promise<string> {
   const instrumenter = createInstrumenter({ coverageVariable: "__fuzzcov", esModules: true, compact: true, produceSourceMap: false });
@@ -144,7 +195,7 @@ async function main(): Promise<number> {
   return findings > 0 ? 1 : 0;
 }
 
-main().then((code) => process.exit(code), (e) => {
+(netArg !== "" ? mainNet() : main()).then((code) => process.exit(code), (e) => {
   console.error(e);
   process.exit(2);
 });

@@ -30,7 +30,7 @@ export interface EngineOptions {
 
 type Counters = { [file: string]: { s: { [id: string]: number }; b: { [id: string]: number[] }; f: { [id: string]: number } } };
 
-function rng(seed: number): () => number {
+export function rng(seed: number): () => number {
   let a = seed >>> 0;
   return () => {
     a = (a + 0x6d2b79f5) >>> 0;
@@ -86,6 +86,44 @@ export function seeds(target: string): Uint8Array[] {
     out.push(Uint8Array.from([mode, ...write(packets[4]), 0x07, ...write(packets[4]), 0x07, ...write(packets[4]), 0x07, ...write(packets[4])]));
   }
   return out;
+}
+
+/** The engine's mutations (bit flips, interesting bytes, inserts, deletes, copies, dictionary words, lengths, crossover). */
+export function mutator(rand: () => number, maxLen: number): (src: Uint8Array, other: Uint8Array) => Uint8Array {
+  return (src: Uint8Array, other: Uint8Array): Uint8Array => {
+    let d = Array.from(src);
+    const n = 1 + Math.floor(rand() * 4);
+    for (let k = 0; k < n; k++) {
+      const at = Math.floor(rand() * (d.length + 1));
+      const r = Math.floor(rand() * 10);
+      if (r === 0 && d.length > 0) d[at % d.length] ^= 1 << Math.floor(rand() * 8);
+      else if (r === 1 && d.length > 0) d[at % d.length] = Math.floor(rand() * 256);
+      else if (r === 2 && d.length > 0) d[at % d.length] = [0, 1, 2, 0x7f, 0x80, 0xff, 0x10, 0x30, 0x82, 0xfe][Math.floor(rand() * 10)];
+      else if (r === 3) d.splice(at, 0, ...Array.from({ length: 1 + Math.floor(rand() * 8) }, () => Math.floor(rand() * 256)));
+      else if (r === 4 && d.length > 1) d.splice(at, 1 + Math.floor(rand() * Math.min(16, d.length - 1)));
+      else if (r === 5 && d.length > 0) {
+        const from = Math.floor(rand() * d.length);
+        const len = 1 + Math.floor(rand() * Math.min(32, d.length - from));
+        d.splice(at, 0, ...d.slice(from, from + len));
+      } else if (r === 6 && other.length > 0) {
+        const from = Math.floor(rand() * other.length);
+        const len = 1 + Math.floor(rand() * Math.min(64, other.length - from));
+        d.splice(at, 0, ...Array.from(other.subarray(from, from + len)));
+      } else if (r === 7) d.splice(at, 0, ...DICT[Math.floor(rand() * DICT.length)]);
+      else if (r === 8 && d.length > 2) {
+        // a 16-bit length somewhere set to something near the truth or absurd
+        const p = at % (d.length - 1);
+        const v = [0, 1, d.length - p, d.length - p - 2, 0xffff, Math.floor(rand() * 300)][Math.floor(rand() * 6)];
+        d[p] = (v >> 8) & 255;
+        d[p + 1] = v & 255;
+      } else if (r === 9 && other.length > 0) {
+        // crossover: head of one, tail of the other
+        d = d.slice(0, at).concat(Array.from(other.subarray(Math.floor(rand() * other.length))));
+      }
+    }
+    if (d.length > maxLen) d.length = maxLen;
+    return Uint8Array.from(d);
+  };
 }
 
 function run(opts: EngineOptions): void {
@@ -227,40 +265,7 @@ function run(opts: EngineOptions): void {
     post({ type: "loaded", target: name, files: files.length, kept: inputs.length, useless: files.filter((f) => keep.indexOf(f) < 0) });
   }
 
-  const mutate = (src: Uint8Array, other: Uint8Array): Uint8Array => {
-    let d = Array.from(src);
-    const n = 1 + Math.floor(rand() * 4);
-    for (let k = 0; k < n; k++) {
-      const at = Math.floor(rand() * (d.length + 1));
-      const r = Math.floor(rand() * 10);
-      if (r === 0 && d.length > 0) d[at % d.length] ^= 1 << Math.floor(rand() * 8);
-      else if (r === 1 && d.length > 0) d[at % d.length] = Math.floor(rand() * 256);
-      else if (r === 2 && d.length > 0) d[at % d.length] = [0, 1, 2, 0x7f, 0x80, 0xff, 0x10, 0x30, 0x82, 0xfe][Math.floor(rand() * 10)];
-      else if (r === 3) d.splice(at, 0, ...Array.from({ length: 1 + Math.floor(rand() * 8) }, () => Math.floor(rand() * 256)));
-      else if (r === 4 && d.length > 1) d.splice(at, 1 + Math.floor(rand() * Math.min(16, d.length - 1)));
-      else if (r === 5 && d.length > 0) {
-        const from = Math.floor(rand() * d.length);
-        const len = 1 + Math.floor(rand() * Math.min(32, d.length - from));
-        d.splice(at, 0, ...d.slice(from, from + len));
-      } else if (r === 6 && other.length > 0) {
-        const from = Math.floor(rand() * other.length);
-        const len = 1 + Math.floor(rand() * Math.min(64, other.length - from));
-        d.splice(at, 0, ...Array.from(other.subarray(from, from + len)));
-      } else if (r === 7) d.splice(at, 0, ...DICT[Math.floor(rand() * DICT.length)]);
-      else if (r === 8 && d.length > 2) {
-        // a 16-bit length somewhere set to something near the truth or absurd
-        const p = at % (d.length - 1);
-        const v = [0, 1, d.length - p, d.length - p - 2, 0xffff, Math.floor(rand() * 300)][Math.floor(rand() * 6)];
-        d[p] = (v >> 8) & 255;
-        d[p + 1] = v & 255;
-      } else if (r === 9 && other.length > 0) {
-        // crossover: head of one, tail of the other
-        d = d.slice(0, at).concat(Array.from(other.subarray(Math.floor(rand() * other.length))));
-      }
-    }
-    if (d.length > opts.maxLen) d.length = opts.maxLen;
-    return Uint8Array.from(d);
-  };
+  const mutate = mutator(rand, opts.maxLen);
 
   const deadline = Date.now() + opts.seconds * 1000;
   let lastReport = Date.now();

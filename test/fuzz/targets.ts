@@ -14,13 +14,17 @@
  */
 import { CONNACK, ERR_NONE, PUBACK, PUBLISH } from "../../firmware/codec/constants";
 import { Decoded, decodePacket } from "../../firmware/codec/decode";
-import { PacketReader } from "../../firmware/codec/reader";
+import { PacketReader, PacketSink } from "../../firmware/codec/reader";
 import { CONNECTED } from "../../firmware/broker/connection";
 import { Bytes } from "../../firmware/platform";
 import { BoardProfile } from "../../firmware/profile";
 import { defaultConfig } from "../../host-sim/config";
 import { startSimBroker } from "../../host-sim/server";
-import { SimSocket } from "../../host-sim/sim";
+import { Broker } from "../../firmware/broker/broker";
+import { BrokerConfig } from "../../firmware/config";
+import { SimClock, SimNetwork } from "../../host-sim/sim";
+import { nodePlatform } from "../../host-sim/platform";
+import { receivePath } from "../support/espruino-receive-net";
 import { compileAcl } from "../../firmware/auth/acl";
 import { allSessions, findSession } from "../../firmware/session/registry";
 
@@ -29,6 +33,7 @@ export const FUZZ_PROFILE: BoardProfile = {
   name: "fuzz", maxClients: 6, maxPacketSize: 512, maxPayloadSize: 0, maxTopicLength: 64, maxTopicLevels: 6,
   maxClientIdLength: 32, maxSubscriptionsPerClient: 4, maxSubscriptions: 12, maxInflight: 2, maxQueued: 4,
   maxSessions: 4, maxRetained: 4, maxRetainedBytes: 256, maxIncomingQos2: 2, readerKeepBytes: 64, maxSendQueueBytes: 512,
+  maxConnectingBytes: 1024,
   connectTimeoutMs: 3000, tickMs: 100, persistIntervalMs: 1000, sysIntervalMs: 0, memoryBudget: 0,
   stallTimeoutMs: 2000, maxTakeovers: 3, takeoverWindowMs: 5000, maxAuthFailures: 3, authFailureWindowMs: 5000,
   authBackoffMs: 5000,
@@ -47,11 +52,23 @@ function check(cond: boolean, what: string): void {
 
 const alloc = { bytes: (n: number) => new Uint8Array(n) };
 
+/** What the parser target frames with: PacketReader's surface (tests hand it broken ones). */
+export interface Framer {
+  readonly buf: Bytes | undefined;
+  feed(src: Bytes, off: number, len: number, sink: PacketSink): number;
+  midPacket(): boolean;
+}
+
+export type FramerFactory = (maxPacket: number) => Framer;
+
+/** The core's reader, as the broker makes it for a connection (small initial and kept buffers). */
+export const coreReader: FramerFactory = (maxPacket) => new PacketReader(alloc, maxPacket, 16, 16);
+
 /** Frame and decode; returns "type:len:err" per packet and the stream's end state. */
-function frame(data: Uint8Array, cuts: number[], maxPacket: number): string[] {
+function frame(data: Uint8Array, cuts: number[], maxPacket: number, makeReader: FramerFactory): string[] {
   const out: string[] = [];
   const d = new Decoded();
-  const reader = new PacketReader(alloc, maxPacket, 16, 16);
+  const reader = makeReader(maxPacket);
   const sink = {
     onPacket(first: number, buf: Bytes, off: number, len: number): number {
       check(off >= 0 && off + len <= buf.length, "packet outside its buffer");
@@ -74,14 +91,19 @@ function frame(data: Uint8Array, cuts: number[], maxPacket: number): string[] {
   return out;
 }
 
-export function fuzzParser(data: Uint8Array): void {
+/** Where the parser target splits `data` (the input chooses: its last byte). */
+export function parserCut(data: Uint8Array): number {
+  return data.length > 1 ? (data[data.length - 1] * 7) % data.length : 0;
+}
+
+export function fuzzParser(data: Uint8Array, makeReader: FramerFactory = coreReader): void {
   const maxPacket = data.length > 0 && data[0] % 2 === 1 ? 64 : 4096;
-  const whole = frame(data, [], maxPacket);
-  const cut = data.length > 1 ? (data[data.length - 1] * 7) % data.length : 0;
-  const split = frame(data, [cut], maxPacket);
+  const whole = frame(data, [], maxPacket, makeReader);
+  const cut = parserCut(data);
+  const split = frame(data, [cut], maxPacket, makeReader);
   const bytes: number[] = [];
   for (let i = 1; i < data.length; i++) bytes.push(i);
-  const single = data.length < 600 ? frame(data, bytes, maxPacket) : whole;
+  const single = data.length < 600 ? frame(data, bytes, maxPacket, makeReader) : whole;
   check(whole.join() === split.join(), "split at " + cut + " frames differently: " + whole.join() + " / " + split.join());
   check(whole.join() === single.join(), "byte by byte frames differently");
 }
@@ -114,7 +136,7 @@ function subscribePacket(pid: number, filter: string, qos: number): Uint8Array {
 }
 
 /** Packets a well-behaved client received (just enough framing for small packets). */
-function packetsOf(sock: SimSocket): { type: number; qos: number; body: Uint8Array }[] {
+function packetsOf(sock: FuzzSocket): { type: number; qos: number; body: Uint8Array }[] {
   const bytes = sock.take();
   const out: { type: number; qos: number; body: Uint8Array }[] = [];
   const reader = new PacketReader(alloc, 1 << 20, 64, 64);
@@ -128,7 +150,7 @@ function packetsOf(sock: SimSocket): { type: number; qos: number; body: Uint8Arr
 }
 
 /** A well-behaved client reads what arrived and acknowledges it (PUBACK, PUBREC, PUBCOMP); returns the packets. */
-function serviceGood(sock: SimSocket): { type: number; body: Uint8Array }[] {
+function* serviceGood(sock: FuzzSocket): Generator<number, { type: number; body: Uint8Array }[], void> {
   const all: { type: number; body: Uint8Array }[] = [];
   for (let round = 0; round < 20; round++) {
     const ps = packetsOf(sock);
@@ -143,14 +165,99 @@ function serviceGood(sock: SimSocket): { type: number; body: Uint8Array }[] {
         sock.write(Uint8Array.from([0x70, 2, p.body[0], p.body[1]]));
       }
     }
-    sock.net.clock.settle();
+    yield 0;
   }
   return all;
 }
 
 let execs = 0;
 
+/** A client socket as the connection program uses it (SimSocket's shape; real sockets in tcp-target.ts). */
+export interface FuzzSocket {
+  readonly id: number;
+  readonly closed: boolean;
+  write(data: Uint8Array): void;
+  take(): Uint8Array;
+  cut(): void;
+  stall(): void;
+  resume(): void;
+  end(): void;
+}
+
+/** A broker on some network, as the connection program needs it. */
+export interface FuzzNet {
+  broker: Broker;
+  connect(remote?: string): FuzzSocket;
+  /** What the broker's transport has queued for this client. */
+  queued(s: FuzzSocket): number;
+  /** Sockets the network holds open. */
+  openSockets(): number;
+}
+
+/** The simulated network (host-sim/sim.ts) for the connection program. */
+function simNet(broker: Broker, net: SimNetwork): FuzzNet {
+  return {
+    broker,
+    connect: (remote) => net.connect(remote),
+    queued: (s) => net.queued(s.id),
+    openSockets: () => net.sockets.size,
+  };
+}
+
+/**
+ * Run the connection program on a simulated network whose broker `start`
+ * makes: each yielded step advances its clock (-1, an I/O barrier, is
+ * nothing here: simulated bytes arrive as they are written).
+ */
+function runSim(data: Uint8Array, start: (config: BrokerConfig) => { net: FuzzNet; clock: SimClock }): void {
+  let clock: SimClock | undefined;
+  const program = connectionProgram(data, (config) => {
+    const s = start(config);
+    clock = s.clock;
+    return s.net;
+  });
+  for (;;) {
+    const r = program.next();
+    if (r.done === true) return;
+    if (r.value >= 0) clock!.advance(r.value);
+  }
+}
+
 export function fuzzConnection(data: Uint8Array): void {
+  runSim(data, (config) => {
+    const sim = startSimBroker(config);
+    return { net: simNet(sim.broker, sim.net), clock: sim.clock };
+  });
+}
+
+/**
+ * The connection target with every chunk going through the Espruino
+ * adapter's receive path (firmware/espruino/receive.ts, as main.ts calls
+ * it: test/support/espruino-receive-net.ts), on the simulated network.
+ */
+export function fuzzConnectionReceive(data: Uint8Array): void {
+  runSim(data, (config) => {
+    const clock = new SimClock();
+    const net = new SimNetwork(clock);
+    const path = receivePath(net, data.length * 31 + 7, 0.2);
+    const broker = new Broker(config, nodePlatform(() => {}, () => clock.now), path.transport);
+    path.attach(broker);
+    const tick = () => {
+      broker.tick();
+      clock.schedule(config.profile.tickMs, tick);
+    };
+    clock.schedule(config.profile.tickMs, tick);
+    return { net: simNet(broker, net), clock };
+  });
+}
+
+/**
+ * The connection target as a program over any network: it yields the time
+ * to let pass between its steps (ms to advance the broker's clock, 0 to
+ * settle, -1 for an I/O barrier: real sockets let the bytes arrive) and
+ * throws a Finding when an invariant breaks.
+ */
+export function* connectionProgram(data: Uint8Array, start: (config: BrokerConfig) => FuzzNet): Generator<number, void, void> {
   execs++;
   const config = defaultConfig({ ...FUZZ_PROFILE });
   // the first byte picks the security setup: open, passwords, an ACL
@@ -168,17 +275,17 @@ export function fuzzConnection(data: Uint8Array): void {
       patterns: [{ access: 3, filter: "c/%c/#" }, { access: 3, filter: "u/%u/#" }],
     };
   }
-  const sim = startSimBroker(config);
-  const { broker, net, clock } = sim;
+  const net = start(config);
+  const broker = net.broker;
   // the well-behaved subscriber, there before the hostile input
   const good = net.connect();
   good.write(connectPacket("good-subscriber-7f3a", false));
   good.write(subscribePacket(1, "ok/#", 1));
-  clock.settle();
+  yield 0;
   packetsOf(good);
 
   // the hostile part: the input is a little program
-  const hostile: SimSocket[] = [net.connect("10.6.6.6")];
+  const hostile: FuzzSocket[] = [net.connect("10.6.6.6")];
   let i = 1;
   while (i < data.length) {
     const op = data[i++];
@@ -191,7 +298,7 @@ export function fuzzConnection(data: Uint8Array): void {
       s.write(data.subarray(i, Math.min(i + n, data.length)));
       i += n;
     } else if (kind === 5) {
-      clock.advance(Math.floor(op / 8) * 250);
+      yield Math.floor(op / 8) * 250;
     } else if (kind === 6) {
       if (op >= 128) s.cut();
       else if (op >= 64) s.stall();
@@ -199,9 +306,10 @@ export function fuzzConnection(data: Uint8Array): void {
     } else if (hostile.length < 3) {
       hostile.push(net.connect(op >= 128 ? "127.0.0.1" : "10.6.6." + (op % 4)));
     }
-    if (hostile.length > 0 && net.sockets.size > 20) break;
+    if (hostile.length > 0 && net.openSockets() > 20) break;
+    yield -1;
   }
-  clock.settle();
+  yield 0;
 
   // structures consistent and bounded
   let connected = 0;
@@ -223,10 +331,10 @@ export function fuzzConnection(data: Uint8Array): void {
   check(broker.topics.count <= FUZZ_PROFILE.maxSubscriptions, "subscriptions past maxSubscriptions");
   check(broker.retained.bytes <= FUZZ_PROFILE.maxRetainedBytes && broker.retained.list.length <= FUZZ_PROFILE.maxRetained, "retained past its limits");
   check(broker.sessions.offline.length <= FUZZ_PROFILE.maxSessions, "offline sessions past maxSessions");
-  for (const s of hostile) check(net.queued(s.id) <= FUZZ_PROFILE.maxSendQueueBytes + FUZZ_PROFILE.maxPacketSize * 8, "send queue unbounded");
+  for (const s of hostile) check(net.queued(s) <= FUZZ_PROFILE.maxSendQueueBytes + FUZZ_PROFILE.maxPacketSize * 8, "send queue unbounded");
   for (const s of hostile) s.resume();
   // the well-behaved subscriber acknowledges whatever the input sent it (a full window is its own doing otherwise)
-  if (!good.closed) serviceGood(good);
+  if (!good.closed) yield* serviceGood(good);
 
   // another client is not broken: a fresh pair exchanges a QoS 1 message, the old subscriber gets it too
   const sub2 = net.connect();
@@ -234,18 +342,18 @@ export function fuzzConnection(data: Uint8Array): void {
   sub2.write(subscribePacket(2, "ok/#", 1));
   const pub = net.connect();
   pub.write(connectPacket("fresh-pub-" + execs, true));
-  clock.settle();
+  yield 0;
   // well-behaved: they acknowledge what they get (retained messages the input left, at QoS 1 or 2)
-  serviceGood(pub);
-  serviceGood(sub2);
+  yield* serviceGood(pub);
+  yield* serviceGood(sub2);
   pub.write(publishPacket("ok/check", "still-working", 1, 77));
-  clock.settle();
-  const acks = serviceGood(pub);
+  yield 0;
+  const acks = yield* serviceGood(pub);
   check(acks.some((p) => p.type === PUBACK), "the fresh publisher got no PUBACK: " + JSON.stringify(acks.map((p) => p.type)));
-  const got = serviceGood(sub2).filter((p) => p.type === PUBLISH && Buffer.from(p.body).toString("latin1").indexOf("still-working") >= 0);
+  const got = (yield* serviceGood(sub2)).filter((p) => p.type === PUBLISH && Buffer.from(p.body).toString("latin1").indexOf("still-working") >= 0);
   check(got.length === 1, "the fresh subscriber got " + got.length + " copies");
   if (!good.closed) {
-    const old = serviceGood(good);
+    const old = yield* serviceGood(good);
     const g = old.filter((p) => p.type === PUBLISH && Buffer.from(p.body).toString("latin1").indexOf("still-working") >= 0);
     // only a CONNECT with its client id (a legitimate takeover) may have ended its session
     const s = findSession(broker.sessions, "good-subscriber-7f3a");
@@ -254,7 +362,7 @@ export function fuzzConnection(data: Uint8Array): void {
   }
   // everyone leaves: nothing is left but offline persistent sessions
   for (const s of [...hostile, good, sub2, pub]) s.end();
-  clock.advance(FUZZ_PROFILE.connectTimeoutMs + 2 * FUZZ_PROFILE.tickMs);
+  yield FUZZ_PROFILE.connectTimeoutMs + 2 * FUZZ_PROFILE.tickMs;
   check(broker.conns.length === 0 && broker.clientCount === 0, "connections left after every socket closed: " + broker.conns.length);
   check(Object.keys(broker.guard.stalled).length === 0, "stall tracking left behind");
   // the ACL compiler on names from the input cannot produce rules outside the client's own subtree
@@ -268,6 +376,11 @@ export function fuzzConnection(data: Uint8Array): void {
 export const TARGETS: { [name: string]: (data: Uint8Array) => void } = {
   parser: fuzzParser,
   connection: fuzzConnection,
+};
+
+/** Targets that replay another target's corpus over another network (not in the coverage engine's list). */
+export const NETWORK_TARGETS: { [name: string]: { corpus: string; run: (data: Uint8Array) => void } } = {
+  "connection-receive": { corpus: "connection", run: fuzzConnectionReceive },
 };
 
 /** Jazzer.js entry point: `npx jazzer test/fuzz/targets.ts` where its native addon loads. */
