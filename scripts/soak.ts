@@ -1,5 +1,5 @@
 /**
- * npm run soak -- [--seed N] [--clients N] [--minutes M] [--sim-seconds S] [--restart-every S] [--no-load]
+ * npm run soak -- [--seed N] [--clients N] [--minutes M] [--sim-seconds S] [--restart-every S] [--no-load] [--net sim|receive|tcp]
  *
  * Soak episodes (test/support/soak.ts) on the simulated network and clock,
  * one after another with seeds N, N+1, ... until M minutes of wall time have
@@ -8,9 +8,16 @@
  * (test/support/load.ts): connection flood, slow consumer, takeover storm,
  * brute force, on the host and ESP32 profiles. Exits 1 on any violation,
  * printing the command that replays the failing episode.
+ *
+ * --net: "sim" (the default) the simulated network; "receive" the same with
+ * every chunk through the Espruino adapter's receive path (receive.ts);
+ * "tcp" real TCP sockets on 127.0.0.1 behind host-sim/tcp.ts, in real time
+ * (S real seconds an episode: keep it small, e.g. --sim-seconds 5
+ * --clients 60; the seed fixes the script, not the timing).
  */
 import { loadFigures } from "../test/support/load";
-import { formatReport, runSoak } from "../test/support/soak";
+import { formatReport, runSoak, runSoakOn, SoakOptions, SoakReport, soakNetReceive } from "../test/support/soak";
+import { runSoakTcp } from "../test/support/soak-tcp";
 
 function arg(name: string, fallback: number): number {
   const i = process.argv.indexOf("--" + name);
@@ -29,6 +36,20 @@ const minutes = arg("minutes", 1);
 const simSeconds = arg("sim-seconds", 300);
 const restartEvery = arg("restart-every", 30);
 const load = process.argv.indexOf("--no-load") < 0;
+const ni = process.argv.indexOf("--net");
+const netKind = ni >= 0 ? process.argv[ni + 1] : "sim";
+if (netKind !== "sim" && netKind !== "receive" && netKind !== "tcp") {
+  console.error(`soak: --net takes sim, receive or tcp, not "${netKind}"`);
+  process.exit(2);
+}
+
+async function episode(o: SoakOptions): Promise<SoakReport> {
+  if (netKind === "tcp") return runSoakTcp(o);
+  if (netKind === "receive") return runSoakOn({ ...o, tempo: { qos0Burst: 0.05 } }, soakNetReceive(o));
+  return runSoak(o);
+}
+
+async function main(): Promise<void> {
 
 const started = Date.now();
 let episodes = 0;
@@ -36,7 +57,7 @@ let failed = 0;
 const total = { messages: 0, acked: 0, deliveries: 0, faults: 0, checks: 0, simMs: 0, wills: 0 };
 for (let s = seed; ; s++) {
   const t = Date.now();
-  const r = runSoak({ seed: s, clients, simSeconds, restartEverySeconds: restartEvery, log: (l) => console.log(l) });
+  const r = await episode({ seed: s, clients, simSeconds, restartEverySeconds: restartEvery, log: (l) => console.log(l) });
   episodes++;
   console.log(formatReport(r));
   console.log(`  wall ${((Date.now() - t) / 1000).toFixed(1)} s`);
@@ -49,7 +70,7 @@ for (let s = seed; ; s++) {
   total.wills += r.messages.wills;
   if (r.violations.length > 0) {
     failed++;
-    console.log(`  REPLAY: npm run soak -- --seed ${s} --clients ${clients} --sim-seconds ${simSeconds} --restart-every ${restartEvery} --minutes 0`);
+    console.log(`  REPLAY: npm run soak -- --seed ${s} --clients ${clients} --sim-seconds ${simSeconds} --restart-every ${restartEvery} --minutes 0 --net ${netKind}`);
   }
   if (Date.now() - started >= minutes * 60000) break;
 }
@@ -62,3 +83,9 @@ if (load) {
   for (const line of loadFigures()) console.log("  " + line);
 }
 process.exit(failed > 0 ? 1 : 0);
+}
+
+main().catch((e) => {
+  console.error(e);
+  process.exit(2);
+});
