@@ -22,6 +22,8 @@ function load() {
     entryPoints: [source],
     // .build/ sits one level below the repository, as host-sim/ and dist/ do: paths from __dirname hold
     bundle: true, platform: "node", format: "cjs", target: "node20", outfile, logLevel: "error", sourcemap: true,
+    // ws's optional native helpers: it runs without them
+    external: ["bufferutil", "utf-8-validate"],
   });
   process.setSourceMapsEnabled(true);
   return require(outfile);

@@ -1,6 +1,6 @@
 import { spawn } from "node:child_process";
 import { BrokerConfig } from "../firmware/config";
-import { ConfigError, defaultConfig, listenerTls, loadConfig, loadProfile } from "./config";
+import { ConfigError, defaultConfig, isWebSocketListener, listenerTls, loadConfig, loadProfile } from "./config";
 import { runPasswd } from "./passwd-cli";
 import { startBroker } from "./server";
 
@@ -137,7 +137,7 @@ export async function main(argv: string[]): Promise<number> {
     fail(`esp-mqtt-broker: cannot listen: ${(e as Error).message}`);
     return 1;
   }
-  const where = config.listeners.map((l, i) => `${l.address ?? "0.0.0.0"}:${running!.ports[i]}${listenerTls(l) !== undefined ? " (TLS)" : ""}`).join(", ");
+  const where = config.listeners.map((l, i) => `${l.address ?? "0.0.0.0"}:${running!.ports[i]}${isWebSocketListener(l) ? " (WebSockets)" : ""}${listenerTls(l) !== undefined ? " (TLS)" : ""}`).join(", ");
   console.log(`esp-mqtt-broker listening on ${where} (board ${config.profile.name})`);
   tellParent({ listening: where });
   return new Promise<number>((resolve) => {

@@ -36,11 +36,25 @@ export interface TlsOptions {
 /** A listener as the desktop has it: the core's, plus TLS (node:tls in tcp.ts). */
 export interface HostListener extends Listener {
   tls?: TlsOptions;
+  /** mosquitto's `protocol`: MQTT over TCP (the default) or over WebSockets (ws.ts). */
+  protocol?: "mqtt" | "websockets";
+  /** mosquitto's `http_dir`: files a websockets listener serves beside its status page. */
+  httpDir?: string;
 }
 
 /** The TLS settings of a listener from the configuration, if any. */
 export function listenerTls(l: Listener): TlsOptions | undefined {
   return (l as HostListener).tls;
+}
+
+/** True for a `protocol websockets` listener. */
+export function isWebSocketListener(l: Listener): boolean {
+  return (l as HostListener).protocol === "websockets";
+}
+
+/** The `http_dir` of a websockets listener, if any. */
+export function listenerHttpDir(l: Listener): string | undefined {
+  return (l as HostListener).httpDir;
 }
 
 const DEFAULT_PORT = 1883;
@@ -140,7 +154,8 @@ function checkReadable(line: Line, file: string): void {
  * `retain_available`, `persistence`, `persistence_location`, and per
  * listener `certfile`, `keyfile`, `cafile`, `require_certificate` (TLS on
  * the listener they follow, as mosquitto; before any `listener`, on the
- * default one). Relative paths
+ * default one), `protocol mqtt|websockets` and `http_dir DIR` (per listener
+ * too; http_dir only on a websockets one). Relative paths
  * resolve against the configuration file's folder. Anything else is a
  * ConfigError `FILE:LINE: what is wrong`.
  *
@@ -181,6 +196,8 @@ export function loadConfig(file: string | undefined, profile: BoardProfile): Bro
     }
     return t;
   };
+  /** Where each http_dir was given: checked against its listener's protocol at the end. */
+  const httpDirAt: { listener: HostListener; where: string }[] = [];
   let allowAnonymous: boolean | undefined = undefined;
   let passwords: { [key: string]: PasswordEntry } | undefined = undefined;
   let acl: AclTable | undefined = undefined;
@@ -291,6 +308,31 @@ export function loadConfig(file: string | undefined, profile: BoardProfile): Bro
       case "require_certificate":
         tlsOf(line).require = boolArg(line);
         break;
+      case "protocol":
+      case "http_dir": {
+        // per listener, as mosquitto: the last `listener`, or the default one
+        const l = tlsOf(line).listener;
+        if (option === "protocol") {
+          argCount(line, 1, 1);
+          const value = line.args[0];
+          if (value !== "mqtt" && value !== "websockets") {
+            throw new ConfigError(line.where + '"protocol" must be mqtt or websockets, got "' + value + '"');
+          }
+          l.protocol = value;
+        } else {
+          const httpDir = pathArg(line, dir);
+          let isDir = false;
+          try {
+            isDir = statSync(httpDir).isDirectory();
+          } catch (e) {
+            // not there: said below
+          }
+          if (!isDir) throw new ConfigError(line.where + 'http_dir "' + httpDir + '" is not a folder');
+          l.httpDir = httpDir;
+          httpDirAt.push({ listener: l, where: line.where });
+        }
+        break;
+      }
       case "autosave_interval": {
         // seconds between saves of the persisted state (a board spares its flash with a long one)
         argCount(line, 1, 1);
@@ -302,6 +344,11 @@ export function loadConfig(file: string | undefined, profile: BoardProfile): Bro
     }
   }
 
+  for (const h of httpDirAt) {
+    if (h.listener.protocol !== "websockets") {
+      throw new ConfigError(h.where + "http_dir needs \"protocol websockets\" on the same listener");
+    }
+  }
   for (const t of tlsParts) {
     if (t.certfile === undefined && t.keyfile === undefined) {
       if (t.cafile !== undefined || t.require === true) {

@@ -5,11 +5,15 @@ import { SimClock, SimNetwork, SimOptions } from "./sim";
 import { nodePlatform } from "./platform";
 import { TcpTransport } from "./tcp";
 import { attachPersistence, Persistence } from "./persistence";
-import { listenerTls } from "./config";
+import { isWebSocketListener, listenerHttpDir, listenerTls } from "./config";
+import { WsTransport } from "./ws";
+import { MuxTransport } from "./transports";
 
 export interface RunningBroker {
   broker: Broker;
   transport: TcpTransport;
+  /** The `protocol websockets` listeners' connections (ws.ts). */
+  ws: WsTransport;
   /** Ports actually bound, in listener order (useful with port 0). */
   ports: number[];
   close(): Promise<void>;
@@ -27,19 +31,25 @@ export async function startBroker(
   config: BrokerConfig, log: (line: string) => void = () => {}, opts: StartOptions = {},
 ): Promise<RunningBroker> {
   const transport = new TcpTransport();
-  const broker = new Broker(config, nodePlatform(log, opts.now), transport);
+  const ws = new WsTransport();
+  // one id space: both accept through this broker, the mux routes each id to its side
+  const broker = new Broker(config, nodePlatform(log, opts.now), new MuxTransport(transport, ws));
   transport.attach(broker);
+  ws.attach(broker);
   let persistence: Persistence | undefined;
   if (config.persistence) persistence = attachPersistence(broker, config);
   const ports: number[] = [];
   try {
     for (const l of config.listeners) {
-      const server = await transport.listen(l.port, l.address, listenerTls(l));
+      const server = isWebSocketListener(l)
+        ? await ws.listen(l.port, l.address, listenerTls(l), listenerHttpDir(l))
+        : await transport.listen(l.port, l.address, listenerTls(l));
       const addr = server.address();
       ports.push(typeof addr === "object" && addr !== null ? addr.port : l.port);
     }
   } catch (e) {
     await transport.shutdown();
+    await ws.shutdown();
     throw e;
   }
   const timer = opts.manualTick ? undefined : setInterval(() => {
@@ -50,12 +60,14 @@ export async function startBroker(
   return {
     broker,
     transport,
+    ws,
     ports,
     async close() {
       if (timer !== undefined) clearInterval(timer);
       broker.stop();
       if (persistence) persistence.save();
       await transport.shutdown();
+      await ws.shutdown();
     },
   };
 }

@@ -1,6 +1,7 @@
 import { filterMatchesBytes } from "../topics/match";
 import { stringToBytes } from "../topics/validate";
 import type { Broker } from "./broker";
+import { CONNECTED } from "./connection";
 import { deliverOne, hasRoom, routePublish } from "./deliver";
 import { StoredMessage } from "./message";
 import { Session } from "../session/session";
@@ -16,7 +17,8 @@ export const BROKER_VERSION = "esp-mqtt-broker 0.1.0";
 function sysTree(b: Broker, each: (topic: string, value: string) => void): void {
   // built when asked: a table kept in memory would cost JsVars on a board
   const names = "version|uptime|clients/connected|clients/total|messages/received|messages/sent|" +
-    "publish/messages/dropped|retained messages/count|subscriptions/count|heap/current";
+    "publish/messages/received|publish/messages/sent|publish/messages/dropped|bytes/received|bytes/sent|" +
+    "retained messages/count|subscriptions/count|heap/current|clients/list";
   const topics = names.split("|");
   const values = [
     BROKER_VERSION,
@@ -25,13 +27,74 @@ function sysTree(b: Broker, each: (topic: string, value: string) => void): void 
     "" + b.sessions.count,
     "" + b.stats.messagesReceived,
     "" + b.stats.messagesSent,
+    "" + b.stats.publishReceived,
+    "" + b.stats.publishSent,
     "" + b.stats.publishDropped,
+    "" + b.stats.bytesReceived,
+    "" + b.stats.bytesSent,
     "" + b.retained.list.length,
     "" + b.topics.count,
     // JsVars on Espruino, bytes on Node, KB on Lua
     b.platform.memoryUsed !== undefined ? "" + b.platform.memoryUsed() : "0",
+    clientList(b),
   ];
   for (let i = 0; i < topics.length; i++) each("$SYS/broker/" + topics[i], values[i]);
+}
+
+/** Longest client id, address or filter shown in clients/list; longer ones end in "~". */
+const LIST_FIELD = 64;
+/** Filters shown per client in clients/list; then "+N more". */
+const LIST_FILTERS = 8;
+/** Largest clients/list payload (and never more than half the profile's packet size); then "+N more". */
+const LIST_BYTES = 4096;
+
+/** A field for clients/list: printable ASCII (others become "?"), at most LIST_FIELD characters. */
+function listField(s: string): string {
+  let out = "";
+  const n = s.length < LIST_FIELD ? s.length : LIST_FIELD;
+  for (let i = 0; i < n; i++) {
+    const c = s.charCodeAt(i);
+    out += c < 32 || c > 126 ? "?" : s.charAt(i);
+  }
+  return n < s.length ? out + "~" : out;
+}
+
+/**
+ * $SYS/broker/clients/list (ours; mosquitto has none): one line per
+ * connected client, `client id TAB address TAB filter TAB filter ...`, at
+ * most maxClients lines and LIST_BYTES in all, each field cut to LIST_FIELD.
+ * What does not fit is counted on a last line `+N more`.
+ */
+function clientList(b: Broker): string {
+  let cap = Math.floor(b.profile.maxPacketSize / 2);
+  if (cap > LIST_BYTES) cap = LIST_BYTES;
+  let out = "";
+  let shown = 0;
+  let more = 0;
+  const list = b.conns;
+  for (let i = 0; i < list.length; i++) {
+    const c = list[i];
+    if (c === undefined || c.state !== CONNECTED) continue;
+    if (shown >= b.profile.maxClients) {
+      more++;
+      continue;
+    }
+    let line = listField(c.clientId) + "\t" + listField(c.remote);
+    const s = c.session;
+    if (s !== undefined) {
+      const n = s.filters.length;
+      for (let j = 0; j < n && j < LIST_FILTERS; j++) line += "\t" + listField(s.filters[j]);
+      if (n > LIST_FILTERS) line += "\t+" + (n - LIST_FILTERS) + " more";
+    }
+    if (out.length + line.length + 1 > cap - 16) {
+      more++;
+      continue;
+    }
+    out += shown > 0 ? "\n" + line : line;
+    shown++;
+  }
+  if (more > 0) out += (shown > 0 ? "\n+" : "+") + more + " more";
+  return out;
 }
 
 /** Call from the adapter's tick: publishes the tree when the interval has passed. */

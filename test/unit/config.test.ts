@@ -6,7 +6,7 @@ import * as path from "node:path";
 import { checkPassword } from "../../firmware/auth/passwords";
 import { ACCESS_READ } from "../../firmware/auth/types";
 import { BoardProfile, PROFILE_FIELDS } from "../../firmware/profile";
-import { ConfigError, defaultConfig, loadConfig, loadProfile } from "../../host-sim/config";
+import { ConfigError, defaultConfig, isWebSocketListener, listenerHttpDir, listenerTls, loadConfig, loadProfile } from "../../host-sim/config";
 import { nodeHashes } from "../../host-sim/hashes";
 import { formatPasswordLine, hashPassword } from "../../host-sim/password-file";
 
@@ -345,6 +345,46 @@ test("16 loadProfile: broken profiles are clear errors", () => {
     assert.is(loadProfile(put("myboard.json", JSON.stringify(noName))).name, "myboard");
     throwsWith(() => loadProfile("no-such-board"), /^unknown board "no-such-board" \(known: .*esp32.*host/);
     throwsWith(() => loadProfile("../etc"), /^cannot read|^invalid board name|board profile/);
+  } finally {
+    teardown();
+  }
+});
+
+// ---------------------------------------------------------------- websockets
+
+test("17 protocol websockets and http_dir apply to the listener they follow", () => {
+  setup();
+  try {
+    mkdirSync(path.join(dir, "www"));
+    put("s.crt", "x");
+    put("s.key", "x");
+    const c = conf("listener 1883\nlistener 9001 127.0.0.1\nprotocol websockets\nhttp_dir www\n" +
+      "listener 9443\nprotocol websockets\ncertfile s.crt\nkeyfile s.key\nlistener 1884\nprotocol mqtt\n");
+    assert.equal(c.listeners.map((l) => l.port), [1883, 9001, 9443, 1884]);
+    assert.equal(c.listeners.map(isWebSocketListener), [false, true, true, false]);
+    assert.is(listenerHttpDir(c.listeners[1]), path.join(dir, "www"));
+    assert.is(listenerHttpDir(c.listeners[2]), undefined);
+    assert.is(listenerTls(c.listeners[1]), undefined);
+    assert.is(listenerTls(c.listeners[2])!.certfile, path.join(dir, "s.crt"));
+    // before any listener: the default one, as certfile is
+    const d = conf("protocol websockets\nport 9001\n");
+    assert.equal(d.listeners.map((l) => l.port), [9001]);
+    assert.ok(isWebSocketListener(d.listeners[0]));
+  } finally {
+    teardown();
+  }
+});
+
+test("18 protocol / http_dir mistakes: FILE:LINE: what is wrong", () => {
+  setup();
+  try {
+    const f = path.join(dir, "broker.conf");
+    throwsWith(() => conf("listener 9001\nprotocol websocket\n"), f + ':2: "protocol" must be mqtt or websockets, got "websocket"');
+    throwsWith(() => conf("listener 9001\nprotocol\n"), f + ':2: "protocol" takes 1 argument, got 0');
+    throwsWith(() => conf("listener 9001\nprotocol websockets\nhttp_dir nowhere\n"),
+      f + ':3: http_dir "' + path.join(dir, "nowhere") + '" is not a folder');
+    put("www/index.html", "hi");
+    throwsWith(() => conf("listener 1883\nhttp_dir www\n"), f + ':2: http_dir needs "protocol websockets" on the same listener');
   } finally {
     teardown();
   }
