@@ -239,10 +239,12 @@ function draw() {
     var minutes = (pts[pts.length - 1].t - pts[0].t) / 60000;
     el("span").textContent = minutes < 1 ? "the last " + Math.round(minutes * 60) + " s" : "the last " + minutes.toFixed(1) + " min";
   }
+  var slots = Math.max(pts.length, 30);
   [["rx", "#1f6fd1"], ["tx", "#e07b00"]].forEach(function (line) {
     g.strokeStyle = line[1]; g.lineWidth = 2; g.beginPath();
     pts.forEach(function (p, i) {
-      var x = pts.length < 2 ? w : i * (w - 4) / (MAX_POINTS - 1) + 2;
+      // right-aligned, one slot per point: a new chart fills from the right as points come
+      var x = w - 2 - (pts.length - 1 - i) * (w - 4) / (slots - 1);
       var yy = h - 5 - (p[line[0]] / peak) * (h - 10);
       if (i === 0) g.moveTo(x, yy); else g.lineTo(x, yy);
     });
