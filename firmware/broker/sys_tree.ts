@@ -48,15 +48,23 @@ const LIST_FILTERS = 8;
 /** Largest clients/list payload (and never more than half the profile's packet size); then "+N more". */
 const LIST_BYTES = 4096;
 
-/** A field for clients/list: printable ASCII (others become "?"), at most LIST_FIELD characters. */
+/**
+ * A field for clients/list: at most LIST_FIELD bytes (then "~"), its tabs
+ * and line ends as "?". Checked with indexOf first: a loop per character
+ * costs a board tens of microseconds a character, and they are rare.
+ */
 function listField(s: string): string {
-  let out = "";
-  const n = s.length < LIST_FIELD ? s.length : LIST_FIELD;
-  for (let i = 0; i < n; i++) {
-    const c = s.charCodeAt(i);
-    out += c < 32 || c > 126 ? "?" : s.charAt(i);
+  const long = s.length > LIST_FIELD;
+  let t = long ? s.substring(0, LIST_FIELD) : s;
+  if (t.indexOf("\t") >= 0 || t.indexOf("\n") >= 0 || t.indexOf("\r") >= 0) {
+    let out = "";
+    for (let i = 0; i < t.length; i++) {
+      const c = t.charCodeAt(i);
+      out += c === 9 || c === 10 || c === 13 ? "?" : t.charAt(i);
+    }
+    t = out;
   }
-  return n < s.length ? out + "~" : out;
+  return long ? t + "~" : t;
 }
 
 /**
