@@ -1,5 +1,6 @@
 import { AuthConfig } from "./auth/types";
 import { BoardProfile } from "./profile";
+import { BridgeConfig } from "./bridge/types";
 
 export interface Listener {
   port: number;
@@ -16,4 +17,6 @@ export interface BrokerConfig {
   persistence: boolean;
   /** Where persisted state lives (a folder on the desktop, a name prefix on a board). */
   persistenceLocation: string | undefined;
+  /** `connection` sections (bridges to other brokers); absent or empty: none. */
+  bridges?: BridgeConfig[];
 }

@@ -47,6 +47,24 @@ export interface Storage {
   /** Write a whole file. Must replace atomically or leave the old file intact. */
   write(name: string, data: string): boolean;
   erase(name: string): void;
+  /** Optional: add to the end of a file (created when missing), durable when it returns true. A bridge's journal needs it. */
+  append?(name: string, data: string): boolean;
+}
+
+/** What an outbound connection reports (a bridge's link to another broker). */
+export interface LinkEvents {
+  opened(): void;
+  data(buf: Bytes, off: number, len: number): void;
+  /** Gone: refused, reset, closed by either side. Reported once. */
+  closed(): void;
+}
+
+/** An outbound connection. Every call copies what it needs before returning. */
+export interface Link {
+  send(buf: Bytes, off: number, len: number): boolean;
+  close(): void;
+  /** Bytes queued and not yet sent. */
+  queued(): number;
 }
 
 /** Allocation is explicit so each runtime can pick its cheapest buffer. */
@@ -72,4 +90,9 @@ export interface Platform {
   memoryUsed?: () => number;
   /** True when the runtime is close to running out of memory: refuse new work. */
   lowMemory?: () => boolean;
+  /**
+   * Optional: open an outbound TCP connection for the bridge named `bridge`
+   * (the adapter knows its TLS settings). Undefined when it cannot even start.
+   */
+  connect?: (host: string, port: number, bridge: string, events: LinkEvents) => Link | undefined;
 }

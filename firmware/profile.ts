@@ -63,6 +63,15 @@ export interface BoardProfile {
   maxAuthFailures: number;
   authFailureWindowMs: number;
   authBackoffMs: number;
+  /**
+   * A bridge's messages for its remote, queued while it is away or behind
+   * the in-flight window: at most this many, and this many bytes of topic
+   * and payload together. Past either the oldest QoS 0 goes first, then new
+   * messages are dropped (and counted). Optional in the type (profiles
+   * written as literals); every boards/*.json has them.
+   */
+  maxBridgeQueued?: number;
+  maxBridgeQueuedBytes?: number;
 }
 
 /** Fields a profile JSON must carry, for validating boards/*.json. */
@@ -72,6 +81,7 @@ export const PROFILE_FIELDS: string[] = [
   "maxQueued", "maxSessions", "maxRetained", "maxRetainedBytes", "maxIncomingQos2",
   "readerKeepBytes", "maxSendQueueBytes", "maxConnectingBytes", "connectTimeoutMs", "tickMs", "persistIntervalMs", "sysIntervalMs", "memoryBudget",
   "stallTimeoutMs", "maxTakeovers", "takeoverWindowMs", "maxAuthFailures", "authFailureWindowMs", "authBackoffMs",
+  "maxBridgeQueued", "maxBridgeQueuedBytes",
 ];
 
 /**

@@ -4,6 +4,8 @@ import { BrokerConfig, Listener } from "../firmware/config";
 import { AclTable, PasswordEntry } from "../firmware/auth/types";
 import { BoardProfile, PROFILE_FIELDS } from "../firmware/profile";
 import { parseAclFile } from "./acl-file";
+import { BRIDGE_BOTH, BRIDGE_IN, BRIDGE_OUT, BridgeAddress } from "../firmware/bridge/types";
+import type { HostBridge } from "./bridge-host";
 import { parsePasswordFile } from "./password-file";
 
 /**
@@ -202,6 +204,7 @@ export function loadConfig(file: string | undefined, profile: BoardProfile): Bro
   let passwords: { [key: string]: PasswordEntry } | undefined = undefined;
   let acl: AclTable | undefined = undefined;
   const seen: { [option: string]: boolean } = {};
+  const bridgeState = newBridgeState();
 
   const lines = text.split("\n");
   for (let i = 0; i < lines.length; i++) {
@@ -340,6 +343,7 @@ export function loadConfig(file: string | undefined, profile: BoardProfile): Bro
         break;
       }
       default:
+        if (bridgeLine(line, bridgeState, dir)) break;
         throw new ConfigError(line.where + 'unknown option "' + option + '"');
     }
   }
@@ -372,6 +376,8 @@ export function loadConfig(file: string | undefined, profile: BoardProfile): Bro
     passwords: passwords,
     acl: acl,
   };
+  const bridges = finishBridges(bridgeState);
+  if (bridges.length > 0) config.bridges = bridges;
   return config;
 }
 
@@ -441,4 +447,232 @@ export function loadProfile(nameOrPath: string): BoardProfile {
     throw new ConfigError(file + ': "name" must be a string');
   }
   return record as unknown as BoardProfile;
+}
+
+// ---- bridges: `connection NAME` and the options after it (mosquitto.conf(5), "Bridges") ----
+
+/** mosquitto bridge options this broker does not do: named as such, not as unknown. */
+const BRIDGE_NOT_HERE = [
+  "local_clientid", "local_username", "local_password", "local_cleansession", "notifications_local_only",
+  "round_robin", "idle_timeout", "threshold", "bridge_capath", "bridge_alpn", "bridge_identity", "bridge_psk",
+  "bridge_tls_version", "bridge_require_ocsp", "bridge_attempt_unsubscribe", "bridge_bind_address",
+  "bridge_max_packet_size", "bridge_outgoing_retain", "bridge_max_topic_alias", "bridge_receive_maximum",
+  "bridge_session_expiry_interval", "clientid", "username", "password", "notification_topics",
+];
+
+interface BridgeParts {
+  bridge: HostBridge;
+  where: string;
+  clientIdSet: boolean;
+  notificationTopic: string | undefined;
+  cafile?: string;
+  certfile?: string;
+  keyfile?: string;
+  insecure: boolean;
+  passwordWhere?: string;
+}
+
+/** What the bridge lines of one file have said so far. */
+export interface BridgeState {
+  parts: BridgeParts[];
+}
+
+export function newBridgeState(): BridgeState {
+  return { parts: [] };
+}
+
+/** `""` in mosquitto.conf is the empty string (an empty topic prefix). */
+function unquote(s: string): string {
+  return s === '""' ? "" : s;
+}
+
+function hasWildcard(s: string): boolean {
+  return s.indexOf("+") >= 0 || s.indexOf("#") >= 0;
+}
+
+/** A topic filter as MQTT allows one: `+` and `#` only as whole levels, `#` last. */
+function validFilter(f: string): boolean {
+  if (f.length === 0) return false;
+  const levels = f.split("/");
+  for (let i = 0; i < levels.length; i++) {
+    const l = levels[i];
+    if (l.indexOf("#") >= 0 && (l !== "#" || i !== levels.length - 1)) return false;
+    if (l.indexOf("+") >= 0 && l !== "+") return false;
+  }
+  return true;
+}
+
+function hostPort(line: Line, text: string): BridgeAddress {
+  const m = /^([^:\s]+)(?::([0-9]+))?$/.exec(text);
+  if (m === null) throw new ConfigError(line.where + '"' + line.option + '" needs host[:port], got "' + text + '"');
+  const port = m[2] === undefined ? DEFAULT_PORT : Number(m[2]);
+  if (port < 1 || port > 65535) throw new ConfigError(line.where + '"' + line.option + '" port must be between 1 and 65535, got ' + m[2]);
+  return { host: m[1], port };
+}
+
+/**
+ * A bridge line: true when `line` was one (and is taken), false when it is
+ * no bridge option at all. Mistakes are ConfigErrors `FILE:LINE: ...`.
+ */
+export function bridgeLine(line: Line, state: BridgeState, dir: string): boolean {
+  const option = line.option;
+  if (option === "connection") {
+    argCount(line, 1, 1);
+    const name = line.args[0];
+    for (const p of state.parts) {
+      if (p.bridge.name === name) throw new ConfigError(line.where + 'duplicate connection "' + name + '"');
+    }
+    state.parts.push({
+      bridge: {
+        name, addresses: [], clientId: name, cleanSession: false, keepalive: 60, restartBaseMs: 5000, restartCapMs: 30000,
+        username: undefined, password: undefined, notifications: true, notificationTopic: "", tryPrivate: true, topics: [],
+        where: line.where,
+      },
+      where: line.where, clientIdSet: false, notificationTopic: undefined, insecure: false,
+    });
+    return true;
+  }
+  const known = ["address", "addresses", "topic", "cleansession", "keepalive_interval", "restart_timeout", "remote_username",
+    "remote_password", "remote_clientid", "notifications", "notification_topic", "try_private", "bridge_protocol_version",
+    "start_type", "bridge_cafile", "bridge_certfile", "bridge_keyfile", "bridge_insecure"];
+  if (BRIDGE_NOT_HERE.indexOf(option) >= 0) {
+    throw new ConfigError(line.where + '"' + option + '" (a mosquitto bridge option) is not supported by this broker');
+  }
+  if (known.indexOf(option) < 0) return false;
+  const cur = state.parts[state.parts.length - 1];
+  if (cur === undefined) throw new ConfigError(line.where + '"' + option + '" needs a "connection NAME" line before it');
+  const br = cur.bridge;
+  switch (option) {
+    case "address":
+    case "addresses": {
+      if (line.args.length === 0) throw new ConfigError(line.where + '"' + option + '" needs host[:port]');
+      if (br.addresses.length > 0) throw new ConfigError(line.where + 'duplicate "' + option + '" in connection ' + br.name);
+      for (const a of line.args) br.addresses.push(hostPort(line, a));
+      break;
+    }
+    case "topic": {
+      argCount(line, 1, 5);
+      if (line.args.length === 4) throw new ConfigError(line.where + '"topic" with a local prefix needs a remote prefix too');
+      const pattern = unquote(line.args[0]);
+      let direction = BRIDGE_OUT;
+      if (line.args.length >= 2) {
+        const d = line.args[1];
+        if (d === "out") direction = BRIDGE_OUT;
+        else if (d === "in") direction = BRIDGE_IN;
+        else if (d === "both") direction = BRIDGE_BOTH;
+        else throw new ConfigError(line.where + '"topic" direction must be out, in or both, got "' + d + '"');
+      }
+      const qos = line.args.length >= 3 ? intArg(line, 2, 0, 2) : 0;
+      const localPrefix = line.args.length === 5 ? unquote(line.args[3]) : "";
+      const remotePrefix = line.args.length === 5 ? unquote(line.args[4]) : "";
+      if (hasWildcard(localPrefix) || hasWildcard(remotePrefix)) {
+        throw new ConfigError(line.where + '"topic" prefixes may not hold + or #');
+      }
+      if (pattern === "" && localPrefix === "" && remotePrefix === "") {
+        throw new ConfigError(line.where + '"topic" "" needs a local or remote prefix');
+      }
+      if (!validFilter(localPrefix + pattern) || !validFilter(remotePrefix + pattern)) {
+        throw new ConfigError(line.where + '"topic" "' + line.args[0] + '" is not a valid topic filter with its prefixes');
+      }
+      br.topics.push({ pattern, direction, qos, localPrefix, remotePrefix });
+      break;
+    }
+    case "cleansession":
+      br.cleanSession = boolArg(line);
+      break;
+    case "keepalive_interval":
+      argCount(line, 1, 1);
+      br.keepalive = intArg(line, 0, 5, 65535);
+      break;
+    case "restart_timeout": {
+      argCount(line, 1, 2);
+      const base = intArg(line, 0, 1, 86400);
+      if (line.args.length === 2) {
+        const cap = intArg(line, 1, 1, 86400);
+        if (cap < base) throw new ConfigError(line.where + '"restart_timeout" cap ' + cap + " is below its base " + base);
+        br.restartBaseMs = base * 1000;
+        br.restartCapMs = cap * 1000;
+      } else {
+        br.restartBaseMs = base * 1000;
+        br.restartCapMs = 0;
+      }
+      break;
+    }
+    case "remote_username":
+      argCount(line, 1, 1);
+      br.username = line.args[0];
+      break;
+    case "remote_password":
+      argCount(line, 1, 1);
+      br.password = line.args[0];
+      cur.passwordWhere = line.where;
+      break;
+    case "remote_clientid":
+      argCount(line, 1, 1);
+      br.clientId = line.args[0];
+      cur.clientIdSet = true;
+      break;
+    case "notifications":
+      br.notifications = boolArg(line);
+      break;
+    case "notification_topic": {
+      argCount(line, 1, 1);
+      const t = line.args[0];
+      if (hasWildcard(t)) throw new ConfigError(line.where + '"notification_topic" may not hold + or #');
+      cur.notificationTopic = t;
+      break;
+    }
+    case "try_private":
+      br.tryPrivate = boolArg(line);
+      break;
+    case "bridge_protocol_version":
+      argCount(line, 1, 1);
+      if (line.args[0] !== "mqttv311") {
+        throw new ConfigError(line.where + '"bridge_protocol_version" ' + line.args[0] + " does not apply: this broker bridges with mqttv311 only");
+      }
+      break;
+    case "start_type":
+      argCount(line, 1, 1);
+      if (line.args[0] !== "automatic") {
+        throw new ConfigError(line.where + '"start_type" ' + line.args[0] + " does not apply: only automatic is supported");
+      }
+      break;
+    case "bridge_cafile":
+    case "bridge_certfile":
+    case "bridge_keyfile": {
+      const f = pathArg(line, dir);
+      checkReadable(line, f);
+      if (option === "bridge_cafile") cur.cafile = f;
+      else if (option === "bridge_certfile") cur.certfile = f;
+      else cur.keyfile = f;
+      break;
+    }
+    case "bridge_insecure":
+      cur.insecure = boolArg(line);
+      break;
+  }
+  return true;
+}
+
+/** The bridges once the whole file is read: what each needs is checked, defaults filled in. */
+export function finishBridges(state: BridgeState): HostBridge[] {
+  const out: HostBridge[] = [];
+  for (const p of state.parts) {
+    const br = p.bridge;
+    if (br.addresses.length === 0) throw new ConfigError(p.where + "connection " + br.name + ' needs an "address"');
+    if (br.topics.length === 0) throw new ConfigError(p.where + "connection " + br.name + ' needs at least one "topic"');
+    if (br.password !== undefined && br.username === undefined) {
+      throw new ConfigError((p.passwordWhere ?? p.where) + '"remote_password" needs "remote_username"');
+    }
+    br.notificationTopic = p.notificationTopic ?? "$SYS/broker/connection/" + br.clientId + "/state";
+    if ((p.certfile === undefined) !== (p.keyfile === undefined)) {
+      throw new ConfigError(p.where + "connection " + br.name + ": bridge_certfile and bridge_keyfile go together");
+    }
+    if (p.cafile === undefined && (p.certfile !== undefined || p.insecure)) {
+      throw new ConfigError(p.where + "connection " + br.name + ": TLS needs bridge_cafile");
+    }
+    if (p.cafile !== undefined) br.tls = { cafile: p.cafile, certfile: p.certfile, keyfile: p.keyfile, insecure: p.insecure };
+    out.push(br);
+  }
+  return out;
 }

@@ -5,6 +5,7 @@ import { SimClock, SimNetwork, SimOptions } from "./sim";
 import { nodePlatform } from "./platform";
 import { TcpTransport } from "./tcp";
 import { attachPersistence, Persistence } from "./persistence";
+import { attachBridges } from "./bridge-host";
 import { isWebSocketListener, listenerHttpDir, listenerTls } from "./config";
 import { WsTransport } from "./ws";
 import { MuxTransport } from "./transports";
@@ -52,8 +53,11 @@ export async function startBroker(
     await ws.shutdown();
     throw e;
   }
+  // bridges (`connection` sections) start once the listeners are up
+  const bridges = attachBridges(broker, config);
   const timer = opts.manualTick ? undefined : setInterval(() => {
     broker.tick();
+    if (bridges) bridges.tick();
     publishSys(broker);
     if (persistence) persistence.maybeSave();
   }, config.profile.tickMs);
@@ -64,6 +68,7 @@ export async function startBroker(
     ports,
     async close() {
       if (timer !== undefined) clearInterval(timer);
+      if (bridges) bridges.stop();
       broker.stop();
       if (persistence) persistence.save();
       await transport.shutdown();

@@ -1,3 +1,4 @@
+import type { Bridge } from "../bridge/bridge";
 import { BrokerConfig } from "../config";
 import {
   CONNACK, CONNECT, DISCONNECT, ERR_CONNECT_TIMEOUT, ERR_KEEPALIVE, ERR_MALFORMED, ERR_NONE,
@@ -89,6 +90,17 @@ export class Broker implements PacketHandler {
   connectLimit: number;
   /** What the readers of connections that have not finished CONNECT hold, together (maxConnectingBytes). */
   connectingBytes = 0;
+  /*
+   * Set only when a bridge is configured (firmware/bridge/bridge.ts): routePublish hands it every
+   * message, with bridgeRetain the publish's retain flag and bridgeFrom the bridge it came in over.
+   * Declared, not initialised: without a bridge a board holds no such properties at all.
+   */
+  declare bridgeOut: ((b: Broker, src: Bytes, topicOff: number, topicLen: number, payloadOff: number, payloadLen: number, qos: number) => void) | undefined;
+  declare bridgeRetain: boolean;
+  declare bridgeFrom: unknown;
+  declare bridges: Bridge[] | undefined;
+  /** A bridging client's own session while its PUBLISH is routed: not sent back to it (mosquitto's is_bridge). */
+  declare noLocal: Session | undefined;
 
   constructor(config: BrokerConfig, platform: Platform, transport: Transport) {
     this.config = config;

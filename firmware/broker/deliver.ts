@@ -29,6 +29,7 @@ export function routePublish(
   b: Broker, src: Bytes, topicOff: number, topicLen: number, payloadOff: number, payloadLen: number,
   qos: number, stored: StoredMessage | undefined, rawIds: number[] | undefined,
 ): number {
+  if (b.bridgeOut !== undefined) b.bridgeOut(b, src, topicOff, topicLen, payloadOff, payloadLen, qos);
   let targets = b.targets;
   let n = b.topics.match(src, topicOff, topicLen, targets);
   if (n === 0) return 0;
@@ -39,6 +40,7 @@ export function routePublish(
     src[topicOff - 2] * 256 + src[topicOff - 1] === topicLen;
   for (let i = 0; i < n; i++) {
     let s = targets[i];
+    if (s === b.noLocal) continue;
     let q = s.matchQos < qos ? s.matchQos : qos;
     if (s.acl !== undefined && !aclAllowsTopic(s.acl, src, topicOff, topicLen, ACCESS_READ)) continue;
     if (q === 0) {
@@ -191,6 +193,7 @@ export function publishWill(b: Broker, conn: Connection): void {
   if (will.topicLen > 0 && will.data[0] === DOLLAR) return;
   if (conn.acl !== undefined && !aclAllowsTopic(conn.acl, will.data, 0, will.topicLen, ACCESS_WRITE)) return;
   if (will.retain) retainMessage(b, will.data, 0, will.topicLen, will.topicLen, will.payloadLen, will.qos, will);
+  if (b.bridgeOut !== undefined) b.bridgeRetain = will.retain;
   routePublish(b, will.data, 0, will.topicLen, will.topicLen, will.payloadLen, will.qos, will.qos > 0 ? will : undefined, undefined);
 }
 

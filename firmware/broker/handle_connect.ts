@@ -46,7 +46,9 @@ export function handleConnect(b: Broker, conn: Connection, flags: number, buf: B
   if (v311 && flags !== 0) return ERR_MALFORMED;
   p += nameLen;
   let level = buf[p++];
-  if ((v311 && level !== 4) || (v31 && level !== 3)) return refuse(CONNACK_BAD_PROTOCOL); // [MQTT-3.1.2-2]
+  // 0x80 on the level: a bridge (mosquitto's try_private), which does not get its own messages back
+  let plain = level > 127 ? level - 128 : level;
+  if ((v311 && plain !== 4) || (v31 && plain !== 3)) return refuse(CONNACK_BAD_PROTOCOL); // [MQTT-3.1.2-2]
   let cf = buf[p++];
   // the reserved flag must be 0 [MQTT-3.1.2-3]; mosquitto does not check it for MQTT 3.1
   if (v311 && cf % 2 !== 0) return ERR_MALFORMED;

@@ -56,8 +56,14 @@ export function handlePublish(b: Broker, conn: Connection, flags: number, buf: B
     }
     if (retain) retainMessage(b, buf, topicOff, topicLen, p, payloadLen, qos, undefined);
     // an adapter asked what this connection's QoS 0 stream does (raw_route.ts)
-    let record = qos === 0 && !retain && b.routeWanted === conn.id;
+    // (not with a bridge: what the fast path forwards would not reach it)
+    let record = qos === 0 && !retain && b.routeWanted === conn.id && b.bridgeOut === undefined;
+    if (b.bridgeOut !== undefined) b.bridgeRetain = retain;
+    // a bridge (CONNECT level 0x84) does not get its own messages back, as from mosquitto
+    let bridged = conn.protocolLevel > 127;
+    if (bridged) b.noLocal = session;
     let matched = routePublish(b, buf, topicOff, topicLen, p, payloadLen, qos, undefined, record ? b.routeIds : undefined);
+    if (bridged) b.noLocal = undefined;
     if (record) recordRoute(b, buf, off, len, topicLen, b.routeIds, matched > 0);
   } else {
     b.stats.publishDropped++;

@@ -390,4 +390,103 @@ test("18 protocol / http_dir mistakes: FILE:LINE: what is wrong", () => {
   }
 });
 
+// ---- bridges (issue 14): mosquitto's names and defaults ----
+
+test("19 bridge: connection, address, topic with prefixes and mosquitto's defaults", () => {
+  setup();
+  try {
+    const c = conf([
+      "listener 1883",
+      "connection house",
+      "address 192.168.1.10",
+      "topic sensors/# out 1 home/ site1/",
+      'topic cmd/# in 2 "" remote/',
+      "topic # both",
+      'topic "" out 0 a/b c/d',
+      "",
+    ].join("\n"));
+    const b = (c.bridges ?? [])[0];
+    assert.is(b.name, "house");
+    assert.is(b.clientId, "house", "the connection name is the remote client id");
+    assert.equal(b.addresses, [{ host: "192.168.1.10", port: 1883 }]);
+    assert.equal(b.topics, [
+      { pattern: "sensors/#", direction: 1, qos: 1, localPrefix: "home/", remotePrefix: "site1/" },
+      { pattern: "cmd/#", direction: 2, qos: 2, localPrefix: "", remotePrefix: "remote/" },
+      { pattern: "#", direction: 3, qos: 0, localPrefix: "", remotePrefix: "" },
+      { pattern: "", direction: 1, qos: 0, localPrefix: "a/b", remotePrefix: "c/d" },
+    ]);
+    assert.is(b.cleanSession, false);
+    assert.is(b.keepalive, 60);
+    assert.is(b.restartBaseMs, 5000);
+    assert.is(b.restartCapMs, 30000);
+    assert.is(b.notifications, true);
+    assert.is(b.notificationTopic, "$SYS/broker/connection/house/state");
+    assert.is(b.tryPrivate, true);
+    assert.is(b.username, undefined);
+  } finally {
+    teardown();
+  }
+});
+
+test("20 bridge: every option given", () => {
+  setup();
+  try {
+    put("ca.crt", "x");
+    put("me.crt", "x");
+    put("me.key", "x");
+    const c = conf([
+      "connection up", "addresses a.example:8883 b.example:1884", "topic x out", "remote_clientid board-7", "cleansession true",
+      "keepalive_interval 30", "restart_timeout 20", "remote_username u", "remote_password p", "notifications false",
+      "notification_topic bridges/up", "try_private false", "bridge_protocol_version mqttv311", "start_type automatic",
+      "bridge_cafile ca.crt", "bridge_certfile me.crt", "bridge_keyfile me.key", "bridge_insecure true",
+      "connection second", "address 10.0.0.1:1999", "topic y in", "",
+    ].join("\n"));
+    const [b, second] = c.bridges ?? [];
+    assert.equal(b.addresses, [{ host: "a.example", port: 8883 }, { host: "b.example", port: 1884 }]);
+    assert.is(b.clientId, "board-7");
+    assert.is(b.cleanSession, true);
+    assert.is(b.keepalive, 30);
+    assert.equal([b.restartBaseMs, b.restartCapMs], [20000, 0], "one number: a constant");
+    assert.equal([b.username, b.password], ["u", "p"]);
+    assert.is(b.notifications, false);
+    assert.is(b.notificationTopic, "bridges/up");
+    assert.is(b.tryPrivate, false);
+    assert.equal((b as any).tls, { cafile: path.join(dir, "ca.crt"), certfile: path.join(dir, "me.crt"), keyfile: path.join(dir, "me.key"), insecure: true });
+    assert.is(second.name, "second");
+    assert.is(second.notificationTopic, "$SYS/broker/connection/second/state");
+  } finally {
+    teardown();
+  }
+});
+
+test("21 bridge mistakes: FILE:LINE: what is wrong", () => {
+  setup();
+  try {
+    const head = "connection c\naddress h\n";
+    confError("address h\n", 1, '"address" needs a "connection NAME" line before it');
+    confError(head + "topic a sideways\n", 3, '"topic" direction must be out, in or both, got "sideways"');
+    confError(head + "topic a out 3\n", 3, '"topic" must be between 0 and 2, got 3');
+    confError(head + "topic a out 1 pre/\n", 3, '"topic" with a local prefix needs a remote prefix too');
+    confError(head + "topic a out 1 pre/+ x/\n", 3, '"topic" prefixes may not hold + or #');
+    confError(head + 'topic "" out 1 "" ""\n', 3, '"topic" "" needs a local or remote prefix');
+    confError(head + "topic a/#/b\n", 3, '"topic" "a/#/b" is not a valid topic filter with its prefixes');
+    confError(head + "topic a\nkeepalive_interval 2\n", 4, '"keepalive_interval" must be between 5 and 65535, got 2');
+    confError(head + "topic a\nrestart_timeout 30 10\n", 4, '"restart_timeout" cap 10 is below its base 30');
+    confError(head + "topic a\nbridge_protocol_version mqttv50\n", 4, '"bridge_protocol_version" mqttv50 does not apply: this broker bridges with mqttv311 only');
+    confError(head + "topic a\nstart_type lazy\n", 4, '"start_type" lazy does not apply: only automatic is supported');
+    confError(head + "topic a\nround_robin true\n", 4, '"round_robin" (a mosquitto bridge option) is not supported by this broker');
+    confError(head + "topic a\ncleansession maybe\n", 4, '"cleansession" needs true or false, got "maybe"');
+    confError(head + "topic a\naddress other\n", 4, 'duplicate "address" in connection c');
+    confError(head + "topic a\nconnection c\n", 4, 'duplicate connection "c"');
+    confError("connection c\naddress h:99999\n", 2, '"address" port must be between 1 and 65535, got 99999');
+    confError(head + "topic a\nremote_password p\n", 4, '"remote_password" needs "remote_username"');
+    confError("connection c\ntopic a\n", 1, 'connection c needs an "address"');
+    confError(head, 1, 'connection c needs at least one "topic"');
+    confError(head + "topic a\nbridge_insecure true\n", 1, "connection c: TLS needs bridge_cafile");
+    confError(head + "topic a\nbridge_cafile nowhere.crt\n", 4, /cannot read bridge_cafile/);
+  } finally {
+    teardown();
+  }
+});
+
 test.run();
