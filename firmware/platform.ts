@@ -30,6 +30,13 @@ export interface Transport {
   close(connId: number): void;
   /** Bytes queued and not yet sent on this connection. */
   queued(connId: number): number;
+  /**
+   * Optional: bytes written and not yet known to be sent, where `queued`
+   * reports less (Espruino's, which counts only under memory pressure, to
+   * drop QoS 0). What can wait for room, QoS 1/2 and a retained replay, is
+   * paced by this.
+   */
+  backlog?(connId: number): number;
 }
 
 /** Hashes used by authentication. Each returns raw digest bytes as a binary string. */

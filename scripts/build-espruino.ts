@@ -31,13 +31,15 @@ export interface BuildOptions {
  * Entry points of the code a broker needs only now and then: a client
  * connecting, subscribing, pinging or leaving, a retained message or a will,
  * state saved or loaded, the $SYS tree, the once-a-tick guard, log text,
- * a new route for the QoS 0 fast path, a retained replay that waited for room.
+ * a new route for the QoS 0 fast path, a retained replay that waited for room,
+ * a connection's bytes before its CONNECT is done, the limits computed at start.
  * What only they use goes cold with them (scripts/espruino-cold.ts).
  */
 const COLD_ROOTS = [
   "handleConnect", "handleSubscribe", "handleUnsubscribe", "handleDisconnect", "handlePingreq",
   "retainMessage", "publishWill", "publishSys", "guardTick", "errorName", "recordRoute",
-  "serializeState", "validState", "restoreState", "continueReplays",
+  "serializeState", "validState", "restoreState", "continueReplays", "feedConnecting",
+  "connectPacketLimit",
 ];
 
 export function buildEspruino(opts: BuildOptions = {}): string {

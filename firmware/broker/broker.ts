@@ -2,7 +2,7 @@ import type { Bridge } from "../bridge/bridge";
 import { BrokerConfig } from "../config";
 import {
   CONNACK, CONNECT, DISCONNECT, ERR_CONNECT_TIMEOUT, ERR_KEEPALIVE, ERR_MALFORMED, ERR_NONE,
-  ERR_PROTOCOL, ERR_SHUTDOWN, ERR_SOCKET, ERR_TOO_LARGE, errorName, PINGREQ, PUBACK, PUBCOMP, PUBLISH,
+  ERR_PROTOCOL, ERR_SHUTDOWN, ERR_SOCKET, errorName, PINGREQ, PUBACK, PUBCOMP, PUBLISH,
   PINGRESP, PUBREL, SUBACK, SUBSCRIBE, UNSUBACK, UNSUBSCRIBE,
 } from "../codec/constants";
 import { PacketReader } from "../codec/reader";
@@ -14,8 +14,9 @@ import { SessionRegistry } from "../session/registry";
 import { newSubscriptionIndex } from "../topics/choose";
 import { SubscriptionIndex } from "../topics/table";
 import { AWAIT_CONNECT, CLOSED, CONNECTED, Connection, PacketHandler } from "./connection";
-import { publishWill } from "./deliver";
-import { continueSending } from "./retained_replay";
+import { feedConnecting } from "./connecting";
+import { publishWill, pump } from "./deliver";
+import { continueReplays } from "./retained_replay";
 import { RawRoute } from "./raw_route";
 import { Guard, guardTick } from "./guard";
 import { handleAck } from "./handle_acks";
@@ -86,8 +87,6 @@ export class Broker implements PacketHandler {
   recorded: RawRoute | undefined = undefined;
   /** Scratch for the connection ids a recorded publish goes to. */
   routeIds: number[] = [];
-  /** The largest CONNECT a connection may send (profile.ts connectPacketLimit). */
-  connectLimit: number;
   /** What the readers of connections that have not finished CONNECT hold, together (maxConnectingBytes). */
   connectingBytes = 0;
   /*
@@ -113,7 +112,6 @@ export class Broker implements PacketHandler {
     // starts small and grows with the largest packet sent (never past the packet limit)
     this.tx = platform.alloc.bytes(config.profile.maxPacketSize + 8 < SMALL_BUFFER ? config.profile.maxPacketSize + 8 : SMALL_BUFFER);
     this.startedAt = platform.now();
-    this.connectLimit = connectPacketLimit(config.profile);
   }
 
 
@@ -136,7 +134,7 @@ export class Broker implements PacketHandler {
     let initial = this.profile.maxPacketSize < SMALL_BUFFER ? this.profile.maxPacketSize : SMALL_BUFFER;
     let keep = this.profile.readerKeepBytes > initial ? this.profile.readerKeepBytes : initial;
     // until CONNECT is done, a connection may send no more than a CONNECT (handle_connect.ts lifts it)
-    let reader = new PacketReader(this.platform.alloc, this.connectLimit, initial, keep);
+    let reader = new PacketReader(this.platform.alloc, connectPacketLimit(this.profile), initial, keep);
     let conn = new Connection(id, remote, reader, this, this.platform.now());
     this.connsById["c" + id] = conn;
     this.conns.push(conn);
@@ -153,30 +151,20 @@ export class Broker implements PacketHandler {
       if (err !== ERR_NONE && conn.state !== CLOSED) this.disconnect(conn, err);
       return;
     }
-    // the first byte must start a CONNECT [MQTT-3.1.0-1]: an HTTP request or a TLS hello on this
-    // port closes at once, as mosquitto does, not at the CONNECT timeout
-    if (len > 0 && !conn.reader.midPacket() && Math.floor(buf[off] / 16) !== CONNECT) {
-      this.disconnect(conn, ERR_PROTOCOL);
-      return;
-    }
-    // before CONNECT, what the reader gathers counts against what all such connections may hold
-    let before = conn.reader.held();
-    let err2 = conn.reader.feed(buf, off, len, conn);
-    // what the packets fed may have changed (TypeScript narrowed it above)
-    let state: number = conn.state;
-    if (state === AWAIT_CONNECT) {
-      this.connectingBytes += conn.reader.held() - before;
-      if (err2 === ERR_NONE && this.connectingBytes > this.profile.maxConnectingBytes) err2 = ERR_TOO_LARGE;
-    } else {
-      this.connectingBytes -= before;
-    }
-    if (err2 !== ERR_NONE && state !== CLOSED) this.disconnect(conn, err2);
+    feedConnecting(this, conn, buf, off, len);
   }
 
-  /** The transport has sent what it held for a connection: what waited for room goes on. */
+  /**
+   * The transport has sent what it held for a connection (or an
+   * acknowledgement freed a slot of its in-flight window): queued messages
+   * go into the window, then a retained replay that paused for room goes on.
+   */
   drained(id: number): void {
     let conn = this.connsById["c" + id];
-    if (conn !== undefined && conn.state === CONNECTED && conn.session !== undefined) continueSending(this, conn.session);
+    if (conn === undefined || conn.state !== CONNECTED) return;
+    let s = conn.session as Session;
+    pump(this, s);
+    if (s.replays !== undefined) continueReplays(this, s);
   }
 
   /** The network connection is gone (peer closed, reset, or our close completed). */
@@ -203,7 +191,7 @@ export class Broker implements PacketHandler {
         }
         // for transports that do not report a drain: what waits for room is retried here
         let s = c.session;
-        if (s !== undefined && (s.replays !== undefined || s.queue.length > 0)) continueSending(this, s);
+        if (s !== undefined && (s.replays !== undefined || s.queue.length > 0)) this.drained(c.id);
       }
     }
     guardTick(this, now);
@@ -274,7 +262,9 @@ export class Broker implements PacketHandler {
     if (conn.state === CLOSED) return;
     this.routeGen++;
     let wasConnected = conn.state === CONNECTED;
-    if (conn.state === AWAIT_CONNECT) this.connectingBytes -= conn.reader.held();
+    // what it held before CONNECT is given back (connecting.ts counts it)
+    let held = conn.reader.buf;
+    if (conn.state === AWAIT_CONNECT && held !== undefined) this.connectingBytes -= held.length;
     conn.state = CLOSED;
     delete this.connsById["c" + conn.id];
     let list = this.conns;

@@ -84,25 +84,28 @@ export function routePublish(
   return n;
 }
 
-/**
- * Room on a connection for one more packet: its send queue within the
- * profile's bound. Every send of a message checks it (QoS 0 is dropped past
- * it, QoS 1/2 waits in the session queue, a retained replay pauses), so what
- * one connection holds in the transport stays near maxSendQueueBytes.
+/*
+ * Every send of a message checks the connection's send queue against
+ * maxSendQueueBytes: QoS 0 is dropped past it (by `queued`), QoS 1/2 waits
+ * in the session queue while another is in flight and a retained replay
+ * pauses (by `backlogOf`: their acknowledgement, a drain or the tick sends
+ * them on). And every message is
+ * checked against the read ACL of the connection it leaves on [mosquitto:
+ * send__publish], written out at each use: on Espruino every resident
+ * function costs JsVars.
  */
-export function hasRoom(b: Broker, connId: number): boolean {
-  return b.transport.queued(connId) <= b.profile.maxSendQueueBytes;
-}
 
-/** Whether a message may leave on the session's current connection: its read ACL [mosquitto: send__publish]. */
-export function mayRead(s: Session, msg: StoredMessage): boolean {
-  return s.acl === undefined || aclAllowsTopic(s.acl, msg.data, 0, msg.topicLen, ACCESS_READ);
+/** What a connection has not sent yet, for sends that can wait (Transport.backlog where there is one). */
+export function backlogOf(b: Broker, connId: number): number {
+  const t = b.transport;
+  return t.backlog !== undefined ? t.backlog(connId) : t.queued(connId);
 }
 
 /** Hand a QoS 1/2 message to one session: send now if its window and send queue allow, else queue, else drop. */
 export function deliverStored(b: Broker, s: Session, msg: StoredMessage, qos: number, retain: boolean): void {
   const online = s.connId >= 0;
-  if (online && s.queue.length === 0 && s.inflight.length < b.profile.maxInflight && hasRoom(b, s.connId)) {
+  if (online && s.queue.length === 0 && s.inflight.length < b.profile.maxInflight &&
+    (s.inflight.length === 0 || backlogOf(b, s.connId) <= b.profile.maxSendQueueBytes)) {
     sendNew(b, s, msg, qos, retain);
   } else if (s.queue.length < b.profile.maxQueued) {
     s.queue.push(new Queued(msg, qos, retain));
@@ -117,7 +120,7 @@ export function deliverStored(b: Broker, s: Session, msg: StoredMessage, qos: nu
 
 /** Deliver a message to one session at `qos` (retained delivery on subscribe, QoS 0 included). */
 export function deliverOne(b: Broker, s: Session, msg: StoredMessage, qos: number, retain: boolean): void {
-  if (!mayRead(s, msg)) return;
+  if (s.acl !== undefined && !aclAllowsTopic(s.acl, msg.data, 0, msg.topicLen, ACCESS_READ)) return;
   if (qos > 0) {
     deliverStored(b, s, msg, qos, retain);
     return;
@@ -150,9 +153,10 @@ function sendNew(b: Broker, s: Session, msg: StoredMessage, qos: number, retain:
 export function pump(b: Broker, s: Session): void {
   const q = s.queue;
   let i = 0;
-  while (s.connId >= 0 && i < q.length && s.inflight.length < b.profile.maxInflight && hasRoom(b, s.connId)) {
+  while (s.connId >= 0 && i < q.length && s.inflight.length < b.profile.maxInflight &&
+    (s.inflight.length === 0 || backlogOf(b, s.connId) <= b.profile.maxSendQueueBytes)) {
     const next = q[i];
-    if (!mayRead(s, next.msg)) {
+    if (s.acl !== undefined && !aclAllowsTopic(s.acl, next.msg.data, 0, next.msg.topicLen, ACCESS_READ)) {
       i++;
       continue;
     }
@@ -176,7 +180,7 @@ export function resume(b: Broker, s: Session): void {
     if (f.state === AWAIT_PUBCOMP) {
       len = encodeAck(b.tx, 0, PUBREL, 2, f.packetId);
     } else {
-      if (!mayRead(s, f.msg)) continue;
+      if (s.acl !== undefined && !aclAllowsTopic(s.acl, f.msg.data, 0, f.msg.topicLen, ACCESS_READ)) continue;
       len = encodeStored(b, f.msg, f.qos, f.retain, true, f.packetId);
       b.stats.publishSent++;
     }

@@ -4,7 +4,6 @@ import { Bytes } from "../platform";
 import { AWAIT_PUBACK, AWAIT_PUBCOMP, Session } from "../session/session";
 import type { Broker } from "./broker";
 import type { Connection } from "./connection";
-import { continueSending } from "./retained_replay";
 
 /**
  * PUBACK, PUBREC, PUBREL and PUBCOMP: the QoS 1 and 2 handshakes [MQTT-4.3].
@@ -43,6 +42,6 @@ export function handleAck(b: Broker, conn: Connection, type: number, buf: Bytes,
   if (s.inflight[i].state !== (type === PUBACK ? AWAIT_PUBACK : AWAIT_PUBCOMP)) return ERR_PROTOCOL;
   s.inflight.splice(i, 1);
   // a freed slot in the window: queued messages, then a paused retained replay
-  continueSending(b, s);
+  b.drained(conn.id);
   return ERR_NONE;
 }

@@ -2,7 +2,7 @@ import { RetainStore } from "../retain/store";
 import { RetainedReplay, Session } from "../session/session";
 import { filterMatchesBytes } from "../topics/match";
 import type { Broker } from "./broker";
-import { deliverOne, hasRoom, pump } from "./deliver";
+import { backlogOf, deliverOne } from "./deliver";
 
 /**
  * Retained messages sent for a new subscription [MQTT-3.3.1-6], as a cursor
@@ -11,7 +11,7 @@ import { deliverOne, hasRoom, pump } from "./deliver";
  * [MQTT-3.8.4-3]. The replay goes on while the connection's send queue is
  * within the profile's bound and its in-flight window has room, and pauses
  * otherwise; it resumes when the socket drains, an acknowledgement frees the
- * window, or at the next tick. Nothing is dropped, and what is held is one
+ * window, or at the next tick (Broker.drained). Nothing is dropped, and what is held is one
  * cursor per filter (a filter subscribed again while its replay is pending
  * starts that replay over), so a session holds at most
  * maxSubscriptionsPerClient of them.
@@ -77,7 +77,7 @@ export function continueReplays(b: Broker, s: Session): void {
       const msg = store.list[i];
       if (filterMatchesBytes(r.filter, msg.data, 0, msg.topicLen)) {
         const qos = msg.qos < r.qos ? msg.qos : r.qos;
-        if (s.connId < 0 || !hasRoom(b, s.connId) || (qos > 0 && s.inflight.length >= maxInflight)) return;
+        if (s.connId < 0 || backlogOf(b, s.connId) > b.profile.maxSendQueueBytes || (qos > 0 && s.inflight.length >= maxInflight)) return;
         deliverOne(b, s, msg, qos, true);
       }
       r.after = store.seqs[i];
@@ -86,14 +86,4 @@ export function continueReplays(b: Broker, s: Session): void {
     list.shift();
   }
   s.replays = undefined;
-}
-
-/**
- * What a session has waiting goes on: queued messages into the window, then
- * retained replays. On every acknowledgement: the replay part is looked at
- * only when there is one (on Espruino continueReplays is cold code).
- */
-export function continueSending(b: Broker, s: Session): void {
-  pump(b, s);
-  if (s.replays !== undefined) continueReplays(b, s);
 }

@@ -2,7 +2,7 @@ import { filterMatchesBytes } from "../topics/match";
 import { stringToBytes } from "../topics/validate";
 import type { Broker } from "./broker";
 import { CONNECTED } from "./connection";
-import { deliverOne, hasRoom, routePublish } from "./deliver";
+import { deliverOne, routePublish } from "./deliver";
 import { StoredMessage } from "./message";
 import { Session } from "../session/session";
 
@@ -128,7 +128,7 @@ export function publishSys(b: Broker): void {
 export function deliverSysTo(b: Broker, session: Session, filter: string): void {
   if (filter.charAt(0) !== "$") return;
   sysTree(b, (topic, value) => {
-    if (session.connId < 0 || !hasRoom(b, session.connId)) return;
+    if (session.connId < 0 || b.transport.queued(session.connId) > b.profile.maxSendQueueBytes) return;
     const data = b.platform.alloc.bytes(topic.length + value.length);
     stringToBytes(topic, data, 0);
     if (!filterMatchesBytes(filter, data, 0, topic.length)) return;

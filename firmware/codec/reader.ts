@@ -106,11 +106,6 @@ export class PacketReader {
   }
 
 
-  /** Bytes this reader holds for a packet split across reads (its gathering buffer). */
-  held(): number {
-    return this.buf === undefined ? 0 : this.buf.length;
-  }
-
   /** True when part of a packet has been read and the rest is awaited. */
   midPacket(): boolean {
     return this.state !== STATE_HEADER;

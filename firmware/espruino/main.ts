@@ -51,9 +51,6 @@ class NetTransport implements Transport {
    * per received chunk, not per message.
    */
   congested = false;
-  /** The profile's maxSendQueueBytes. */
-  limit = 0;
-  overBudget: () => boolean = () => false;
   send(id: number, buf: Bytes, off: number, len: number): boolean {
     const sock = this.socks["s" + id];
     if (sock === undefined) return false;
@@ -77,11 +74,12 @@ class NetTransport implements Transport {
   }
   queued(id: number): number {
     const q = this.queue["s" + id];
-    if (q === undefined) return 0;
-    // past the bound, memory is looked at now rather than at the next chunk: one packet in may
-    // ask for many out (a SUBSCRIBE's retained replay), and each must see the pool fill
-    if (!this.congested && q > this.limit) this.congested = this.overBudget();
-    return this.congested ? q : 0;
+    return q === undefined || !this.congested ? 0 : q;
+  }
+  /** Everything written since the last 'drain': what a retained replay waits on (a 536-byte chunk may hold 60 SUBSCRIBEs). */
+  backlog(id: number): number {
+    const q = this.queue["s" + id];
+    return q === undefined ? 0 : q;
   }
 }
 
@@ -101,8 +99,6 @@ export function start(): void {
   const profile = config.profile;
   const crypto = global.require("crypto");
   const transport = new NetTransport();
-  transport.limit = profile.maxSendQueueBytes;
-  transport.overBudget = () => profile.memoryBudget > 0 && process.memory(false).usage > profile.memoryBudget;
   const b = new Broker(config, {
     alloc: { bytes: (n: number) => new Uint8Array(n) },
     hashes: { sha256: (s: string) => E.toString(crypto.SHA256(s)) },
@@ -160,7 +156,7 @@ export function start(): void {
      * about 20 JsVars more.
      */
     const onData = function (this: any, d: string) {
-      const congested = transport.overBudget();
+      const congested = profile.memoryBudget > 0 && process.memory(false).usage > profile.memoryBudget;
       transport.congested = congested;
       receive(b, transport, this.rx, d, chunk, congested);
     };

@@ -5,7 +5,7 @@
  * parser alone (test/unit/espruino-receive.test.ts).
  */
 import type { Broker } from "../broker/broker";
-import type { Connection } from "../broker/connection";
+import { AWAIT_CONNECT, Connection } from "../broker/connection";
 import { RAW_PARSER_BUSY, RAW_READY, RawRoute, rawState, routedRaw } from "../broker/raw_route";
 import { Bytes } from "../platform";
 
@@ -48,6 +48,12 @@ export function receive(b: Broker, socks: RawSockets, rx: Receiver, d: string, c
   let r = rx.route;
   const conn = rx.conn;
   const id = conn.id;
+  if (conn.state === AWAIT_CONNECT) {
+    // before CONNECT, bytes go to the parser as they come: it closes at a first byte that cannot
+    // start a CONNECT (an HTTP request), where framing here would wait for the length it claims
+    toParser(b, id, d, 0, len, chunk);
+    return;
+  }
   let state = rawState(b, conn, r);
   if (state === RAW_PARSER_BUSY || state > 0) {
     // the parser is gathering a packet (larger than a chunk): give it the rest of that one first

@@ -10,6 +10,7 @@
 import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { PUBACK, PUBLISH, SUBACK, UNSUBACK } from "../../firmware/codec/constants";
+import { connectPacketLimit } from "../../firmware/profile";
 import {
   assertNoConnections, configWith, connectBytes, Packet, SimClient, startSim, subscribeBytes, unsubscribeBytes,
 } from "../support/sim-client";
@@ -182,7 +183,7 @@ test("a paused replay goes on at the tick when the transport reports no drain", 
 
 test("a CONNECT announcing more than a CONNECT can hold closes at once, before its body", () => {
   const sim = startSim(configWith({}));
-  const limit = sim.broker.connectLimit;
+  const limit = connectPacketLimit(sim.broker.profile);
   assert.ok(limit < sim.broker.profile.maxPacketSize, "the host's packet limit is far above a CONNECT's: " + limit);
   const c = new SimClient(sim);
   c.send(Uint8Array.from([0x10, ...remainingLength(64 * 1024 * 1024)]));
