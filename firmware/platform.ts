@@ -28,15 +28,13 @@ export interface Transport {
   send(connId: number, buf: Bytes, off: number, len: number): boolean;
   /** Close the connection once queued bytes are sent; the adapter then reports `closed`. */
   close(connId: number): void;
-  /** Bytes queued and not yet sent on this connection. */
-  queued(connId: number): number;
   /**
-   * Optional: bytes written and not yet known to be sent, where `queued`
-   * reports less (Espruino's, which counts only under memory pressure, to
-   * drop QoS 0). What can wait for room, QoS 1/2 and a retained replay, is
-   * paced by this.
+   * Bytes queued and not yet sent on this connection. `waiting` is set for a
+   * send that can wait for room (QoS 1/2, a retained replay): a transport
+   * that reports less otherwise (Espruino's counts only under memory
+   * pressure, to drop QoS 0) then reports all it has not sent.
    */
-  backlog?(connId: number): number;
+  queued(connId: number, waiting?: boolean): number;
 }
 
 /** Hashes used by authentication. Each returns raw digest bytes as a binary string. */

@@ -183,15 +183,9 @@ export class Broker implements PacketHandler {
       if (c === undefined) continue;
       if (c.state === AWAIT_CONNECT) {
         if (now - c.openedAt >= this.profile.connectTimeoutMs) this.disconnect(c, ERR_CONNECT_TIMEOUT);
-      } else if (c.state === CONNECTED) {
+      } else if (c.state === CONNECTED && c.keepaliveMs > 0) {
         // one and a half keepalive periods without a packet [MQTT-3.1.2-24]
-        if (c.keepaliveMs > 0 && now - c.lastReceived > c.keepaliveMs * 1.5) {
-          this.disconnect(c, ERR_KEEPALIVE);
-          continue;
-        }
-        // for transports that do not report a drain: what waits for room is retried here
-        let s = c.session;
-        if (s !== undefined && (s.replays !== undefined || s.queue.length > 0)) this.drained(c.id);
+        if (now - c.lastReceived > c.keepaliveMs * 1.5) this.disconnect(c, ERR_KEEPALIVE);
       }
     }
     guardTick(this, now);

@@ -88,30 +88,21 @@ export function routePublish(
  * Every send of a message checks the connection's send queue against
  * maxSendQueueBytes: QoS 0 is dropped past it (by `queued`), QoS 1/2 waits
  * in the session queue while another is in flight and a retained replay
- * pauses (by `backlogOf`: their acknowledgement, a drain or the tick sends
- * them on). And every message is
+ * pauses (`queued(id, true)`: their acknowledgement, a drain or the tick
+ * sends them on). And every message is
  * checked against the read ACL of the connection it leaves on [mosquitto:
  * send__publish], written out at each use: on Espruino every resident
  * function costs JsVars.
  */
 
-/** What a connection has not sent yet, for sends that can wait (Transport.backlog where there is one). */
-export function backlogOf(b: Broker, connId: number): number {
-  const t = b.transport;
-  return t.backlog !== undefined ? t.backlog(connId) : t.queued(connId);
-}
-
 /** Hand a QoS 1/2 message to one session: send now if its window and send queue allow, else queue, else drop. */
 export function deliverStored(b: Broker, s: Session, msg: StoredMessage, qos: number, retain: boolean): void {
-  const online = s.connId >= 0;
-  if (online && s.queue.length === 0 && s.inflight.length < b.profile.maxInflight &&
-    (s.inflight.length === 0 || backlogOf(b, s.connId) <= b.profile.maxSendQueueBytes)) {
+  if (s.connId >= 0 && s.queue.length === 0 && s.inflight.length < b.profile.maxInflight &&
+    (s.inflight.length === 0 || b.transport.queued(s.connId, true) <= b.profile.maxSendQueueBytes)) {
     sendNew(b, s, msg, qos, retain);
   } else if (s.queue.length < b.profile.maxQueued) {
+    // sent on an acknowledgement, a drain, or the tick (behind messages this connection may not read)
     s.queue.push(new Queued(msg, qos, retain));
-    // the queue may hold only messages this connection may not read (a session resumed by
-    // another user): they must not keep the new one waiting
-    if (online && s.inflight.length < b.profile.maxInflight) pump(b, s);
   } else {
     s.dropped++;
     b.stats.publishDropped++;
@@ -154,7 +145,7 @@ export function pump(b: Broker, s: Session): void {
   const q = s.queue;
   let i = 0;
   while (s.connId >= 0 && i < q.length && s.inflight.length < b.profile.maxInflight &&
-    (s.inflight.length === 0 || backlogOf(b, s.connId) <= b.profile.maxSendQueueBytes)) {
+    (s.inflight.length === 0 || b.transport.queued(s.connId, true) <= b.profile.maxSendQueueBytes)) {
     const next = q[i];
     if (s.acl !== undefined && !aclAllowsTopic(s.acl, next.msg.data, 0, next.msg.topicLen, ACCESS_READ)) {
       i++;

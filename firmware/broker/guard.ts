@@ -15,6 +15,8 @@ import { CONNECTED } from "./connection";
  *   without its password being checked: guessing is slowed per address and
  *   user name, so one client's mistakes behind a NAT do not lock out the
  *   other users of the house (anonymous attempts count as one more name).
+ * It also retries, once a tick, what waits for room in a connection's send
+ * queue (Broker.drained).
  * Counters live in one dense list of at most maxClients records; when it is
  * full the oldest record goes, one in backoff only when all are (so a
  * guesser cannot free its target by failing under other names), and the
@@ -137,6 +139,14 @@ export function guardTick(b: Broker, now: number): void {
     }
   }
   for (const key in g.stalled) if (b.connsById[key] === undefined) delete g.stalled[key];
+  // what waits for room (QoS 1/2 behind the window, a paused retained replay) is retried once a
+  // tick: for transports that report no drain, and for messages queued behind ones the
+  // connection may not read (deliver.ts pump)
+  const conns = b.conns;
+  for (let j = conns.length - 1; j >= 0; j--) {
+    const s = conns[j].session;
+    if (s !== undefined && (s.replays !== undefined || s.queue.length > 0)) b.drained(conns[j].id);
+  }
   const records = g.records;
   for (let k = records.length - 1; k >= 0; k--) {
     const r = records[k];

@@ -2,7 +2,7 @@ import { RetainStore } from "../retain/store";
 import { RetainedReplay, Session } from "../session/session";
 import { filterMatchesBytes } from "../topics/match";
 import type { Broker } from "./broker";
-import { backlogOf, deliverOne } from "./deliver";
+import { deliverOne } from "./deliver";
 
 /**
  * Retained messages sent for a new subscription [MQTT-3.3.1-6], as a cursor
@@ -77,7 +77,7 @@ export function continueReplays(b: Broker, s: Session): void {
       const msg = store.list[i];
       if (filterMatchesBytes(r.filter, msg.data, 0, msg.topicLen)) {
         const qos = msg.qos < r.qos ? msg.qos : r.qos;
-        if (s.connId < 0 || backlogOf(b, s.connId) > b.profile.maxSendQueueBytes || (qos > 0 && s.inflight.length >= maxInflight)) return;
+        if (s.connId < 0 || b.transport.queued(s.connId, true) > b.profile.maxSendQueueBytes || (qos > 0 && s.inflight.length >= maxInflight)) return;
         deliverOne(b, s, msg, qos, true);
       }
       r.after = store.seqs[i];

@@ -72,14 +72,14 @@ class NetTransport implements Transport {
       // already closed
     }
   }
-  queued(id: number): number {
+  /**
+   * For a send that can wait (QoS 1/2, a retained replay: a 536-byte chunk may
+   * hold 60 SUBSCRIBEs) everything written since the last 'drain'; for QoS 0,
+   * that only while the pool is over its budget.
+   */
+  queued(id: number, waiting?: boolean): number {
     const q = this.queue["s" + id];
-    return q === undefined || !this.congested ? 0 : q;
-  }
-  /** Everything written since the last 'drain': what a retained replay waits on (a 536-byte chunk may hold 60 SUBSCRIBEs). */
-  backlog(id: number): number {
-    const q = this.queue["s" + id];
-    return q === undefined ? 0 : q;
+    return q === undefined || (!this.congested && waiting !== true) ? 0 : q;
   }
 }
 
