@@ -27,7 +27,7 @@ const ROOT = path.join(__dirname, "..", "..");
 const ARTIFACTS = path.join(ROOT, "test-artifacts");
 const CHROMIUM = process.env.CHROMIUM || "/usr/bin/chromium";
 
-const test = suite("06 browser");
+const test = suite("08 browser");
 let dir = "";
 let browser: Browser;
 const brokers: RunningBroker[] = [];
