@@ -146,12 +146,9 @@ export class Broker implements PacketHandler {
     let conn = this.connsById["c" + id];
     if (conn === undefined) return;
     this.stats.bytesReceived += len;
-    if (conn.state !== AWAIT_CONNECT) {
-      let err = conn.reader.feed(buf, off, len, conn);
-      if (err !== ERR_NONE && conn.state !== CLOSED) this.disconnect(conn, err);
-      return;
-    }
-    feedConnecting(this, conn, buf, off, len);
+    if (conn.state === AWAIT_CONNECT) return feedConnecting(this, conn, buf, off, len);
+    let err = conn.reader.feed(buf, off, len, conn);
+    if (err !== ERR_NONE && conn.state !== CLOSED) this.disconnect(conn, err);
   }
 
   /**
