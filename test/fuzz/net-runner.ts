@@ -159,8 +159,8 @@ export async function runNetworkFuzz(o: NetFuzzOptions): Promise<NetFuzzResult> 
       log(`  ${o.net}: ${mutations} mutations, ${findings.length} findings`);
     }
   }
-  // what the last input closed needs a turn or two to be gone
-  await new Promise((r) => setTimeout(r, 20));
+  // what the last inputs closed needs a few turns to be gone (tcp.ts destroys a socket that will not close after 2 s)
+  for (const until = Date.now() + 3000; tcpHandles() > handles && Date.now() < until;) await new Promise((r) => setTimeout(r, 20));
   gc();
   return {
     net: o.net,
