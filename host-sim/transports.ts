@@ -25,7 +25,7 @@ export class MuxTransport implements Transport {
     else this.tcp.close(id);
   }
 
-  queued(id: number): number {
+  queued(id: number, waiting?: boolean): number {
     return this.ws.owns(id) ? this.ws.queued(id) : this.tcp.queued(id);
   }
 }

@@ -39,6 +39,17 @@ function sysTree(b: Broker, each: (topic: string, value: string) => void): void 
     clientList(b),
   ];
   for (let i = 0; i < topics.length; i++) each("$SYS/broker/" + topics[i], values[i]);
+  // each bridge beside its state (the bridge publishes .../state itself, as mosquitto): what it
+  // holds for the remote, queued or in flight, and what it dropped (ours; mosquitto has neither)
+  const bridges = b.bridges;
+  if (bridges !== undefined) {
+    for (let i = 0; i < bridges.length; i++) {
+      const br = bridges[i];
+      const base = "$SYS/broker/connection/" + br.cfg.clientId + "/";
+      each(base + "queued", "" + br.count());
+      each(base + "dropped", "" + br.stats.dropped);
+    }
+  }
 }
 
 /** Longest client id, address or filter shown in clients/list; longer ones end in "~". */

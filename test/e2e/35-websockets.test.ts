@@ -4,10 +4,11 @@
  * mqtt subprotocol, binary frames only, MQTT packets split across and packed
  * into WebSocket messages, the bounded send queue, and the HTTP side of the
  * listener: the status page at `/`, `http_dir`'s files, path traversal
- * refused.
+ * refused; the $SYS topics the page reads (clients/list, a bridge's queue).
  */
 import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import * as http from "node:http";
+import * as net from "node:net";
 import { tmpdir } from "node:os";
 import * as path from "node:path";
 import { suite } from "uvu";
@@ -242,7 +243,14 @@ test("http: the status page at /, http_dir's files, traversal refused, 404 other
 });
 
 test("$SYS: clients/list names WebSocket and TCP clients with address and subscriptions; counters under mosquitto's names", async () => {
-  const b = await start(BOTH, { sysIntervalMs: 100 });
+  // and a bridge to a port nobody listens on: its queue beside its state
+  const closed = await new Promise<number>((resolve) => {
+    const s = net.createServer().listen(0, "127.0.0.1", () => {
+      const port = (s.address() as net.AddressInfo).port;
+      s.close(() => resolve(port));
+    });
+  });
+  const b = await start(BOTH + "connection upstream\naddress 127.0.0.1:" + closed + "\ntopic x/# out 1\n", { sysIntervalMs: 100 });
   const [tcpPort, wsPort] = b.ports;
   const a = await connect(wsPort, { protocol: "ws", path: "/mqtt", clientId: "viewer" });
   await subscribe(a.client, { "x/y": 0, "z/#": 1 });
@@ -252,7 +260,8 @@ test("$SYS: clients/list names WebSocket and TCP clients with address and subscr
   const seen: { [topic: string]: string } = {};
   await waitUntil(() => {
     for (const m of a.inbox.all) if (m.topic.startsWith("$SYS/")) seen[m.topic] = m.payload;
-    return seen["$SYS/broker/clients/list"] !== undefined && seen["$SYS/broker/publish/messages/received"] !== undefined;
+    return seen["$SYS/broker/clients/list"] !== undefined && seen["$SYS/broker/publish/messages/received"] !== undefined &&
+      seen["$SYS/broker/connection/upstream/queued"] === "1";
   }, "the $SYS tree");
   const lines = seen["$SYS/broker/clients/list"].split("\n").sort();
   assert.equal(lines, ["tcp " + "x".repeat(60) + "~\t127.0.0.1", "viewer\t127.0.0.1\tx/y\tz/#\t$SYS/broker/#"]);
@@ -260,6 +269,7 @@ test("$SYS: clients/list names WebSocket and TCP clients with address and subscr
     assert.ok(/^[0-9]+$/.test(seen["$SYS/broker/" + n]), n + ": " + seen["$SYS/broker/" + n]);
   }
   assert.is(seen["$SYS/broker/clients/connected"], "2");
+  assert.is(seen["$SYS/broker/connection/upstream/dropped"], "0", "the QoS 1 message waits for the remote");
 });
 
 test.run();

@@ -5,9 +5,11 @@
  * publishes; the broker's own status page at `/` shows a client the test
  * connects and its rate chart moves; with `allow_anonymous false` the page
  * asks for a user name and password and the ACL decides who reads $SYS/#.
+ * A bridge whose remote is down shows as disconnected, with its queue.
  * A screenshot of the page goes to test-artifacts/status-page.png.
  */
 import { copyFileSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import * as net from "node:net";
 import { tmpdir } from "node:os";
 import * as path from "node:path";
 import { suite } from "uvu";
@@ -110,7 +112,15 @@ test("MQTT.js in Chromium connects over ws://, subscribes, sees what a TCP clien
 interface Point { t: number; rx: number; tx: number }
 
 test("status page: loads, shows a client the test connects, its rate chart moves; screenshot in test-artifacts", async () => {
-  const b = await start("allow_anonymous true\nlistener 1883 127.0.0.1\nlistener 9001 127.0.0.1\nprotocol websockets\n", { sysIntervalMs: 500 });
+  // a bridge to a port nobody listens on: the page shows it down, with what it holds
+  const closed = await new Promise<number>((resolve) => {
+    const s = net.createServer().listen(0, "127.0.0.1", () => {
+      const port = (s.address() as net.AddressInfo).port;
+      s.close(() => resolve(port));
+    });
+  });
+  const b = await start("allow_anonymous true\nlistener 1883 127.0.0.1\nlistener 9001 127.0.0.1\nprotocol websockets\n" +
+    "connection upstream\naddress 127.0.0.1:" + closed + "\ntopic home/# out 1\n", { sysIntervalMs: 500 });
   const [tcpPort, wsPort] = b.ports;
   const page = await newPage();
   let timer: NodeJS.Timeout | undefined;
@@ -134,6 +144,9 @@ test("status page: loads, shows a client the test connects, its rate chart moves
     assert.not.equal(second, first, "the chart data moved");
     assert.ok(second[second.length - 1].t > first[first.length - 1].t);
     assert.ok(second[second.length - 1].tx > 0, "messages out too (the sensor's deliveries and the page's $SYS)");
+    const bridge = await pageUntil(page, () => Array.from(document.querySelectorAll("#bridges tbody tr")).map((tr) => (tr as { textContent: string }).textContent || ""),
+      (v) => v.some((r) => /^upstream.*disconnected.*queued: [0-9]+/.test(r)), "the bridge, down, with its queue");
+    assert.ok(bridge.length === 1, bridge.join(" | "));
     const shown = await page.evaluate(() => Number(document.getElementById("c-clients")!.textContent));
     assert.is(shown, 3, "the page, the sensor and the publisher");
     mkdirSync(ARTIFACTS, { recursive: true });
