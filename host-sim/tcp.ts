@@ -17,6 +17,7 @@ const SMALL_COPY = 32;
 
 /** One socket and the bytes the core sent it during this event-loop turn. */
 class Link {
+  id: number;
   sock: net.Socket;
   /** Bytes queued this turn, pending[0, pendingLen), written in one piece at the end of the turn. */
   pending: Buffer | undefined = undefined;
@@ -24,7 +25,8 @@ class Link {
   /** What the last turn wrote: the next turn's first buffer is this big, so a busy link rarely grows. */
   hint = MIN_PENDING;
   dirty = false;
-  constructor(sock: net.Socket) {
+  constructor(id: number, sock: net.Socket) {
+    this.id = id;
     this.sock = sock;
   }
 }
@@ -48,10 +50,13 @@ export class TcpTransport implements Transport {
 
   /** What one connection may hold here before it is closed (profile.ts sendQueueHardLimit). */
   private hardLimit = Number.MAX_SAFE_INTEGER;
+  /** The profile's maxSendQueueBytes: past it the core holds sends back until a drain. */
+  private bound = Number.MAX_SAFE_INTEGER;
 
   attach(broker: Broker): void {
     this.broker = broker;
     this.hardLimit = sendQueueHardLimit(broker.profile);
+    this.bound = broker.profile.maxSendQueueBytes;
   }
 
   /** Listen on a port; with `tlsOptions`, TLS (node:tls) and the broker sees only sockets past the handshake. */
@@ -87,7 +92,7 @@ export class TcpTransport implements Transport {
     const broker = this.broker as Broker;
     sock.setNoDelay(true);
     const id = broker.accept(sock.remoteAddress || "");
-    this.links.set(id, new Link(sock));
+    this.links.set(id, new Link(id, sock));
     sock.on("data", (chunk: Buffer) => this.guarded(id, sock, () => broker.data(id, chunk, 0, chunk.length)));
     // what waited for room in the send queue (QoS 1/2, a retained replay) goes on
     sock.on("drain", () => this.guarded(id, sock, () => broker.drained(id)));
@@ -176,20 +181,27 @@ export class TcpTransport implements Transport {
     this.flushScheduled = false;
     const list = this.dirty;
     this.dirty = [];
-    for (let i = 0; i < list.length; i++) this.writePending(list[i]);
+    for (let i = 0; i < list.length; i++) {
+      const link = list[i];
+      // a write the kernel took whole emits no 'drain': what waited for room goes on now
+      if (this.writePending(link)) this.guarded(link.id, link.sock, () => (this.broker as Broker).drained(link.id));
+    }
   }
 
-  private writePending(link: Link): void {
+  /** Returns true when the core held sends back for room (the turn went past the bound) and the kernel took them all. */
+  private writePending(link: Link): boolean {
     const out = link.pending;
     const n = link.pendingLen;
     link.dirty = false;
     link.pending = undefined;
     link.pendingLen = 0;
-    if (out === undefined || n === 0) return;
+    if (out === undefined || n === 0) return false;
     link.hint = n < MIN_PENDING ? MIN_PENDING : n > MAX_HINT ? MAX_HINT : n;
-    if (link.sock.destroyed || !link.sock.writable) return;
+    const sock = link.sock;
+    if (sock.destroyed || !sock.writable) return false;
+    const over = n + sock.writableLength > this.bound;
     // the buffer is handed to the stream and never touched again
-    link.sock.write(n === out.length ? out : out.subarray(0, n));
+    return sock.write(n === out.length ? out : out.subarray(0, n)) && over;
   }
 
   close(id: number): void {
@@ -208,9 +220,11 @@ export class TcpTransport implements Transport {
 
   /** Stop listening and drop every socket. */
   async shutdown(): Promise<void> {
-    await Promise.all(this.servers.map((s) => new Promise<void>((r) => s.close(() => r()))));
+    // server.close() waits for every open socket to end: drop them first, or it may never return
+    const closing = this.servers.map((s) => new Promise<void>((r) => s.close(() => r())));
     for (const link of this.links.values()) link.sock.destroy();
     this.links.clear();
     this.dirty = [];
+    await Promise.all(closing);
   }
 }

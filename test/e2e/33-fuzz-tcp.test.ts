@@ -24,7 +24,8 @@ test("fuzz over real TCP: the corpus and 300 mutations run clean, no socket left
   assert.equal(r.findings.map((f) => `${f.name}: ${f.message} [${Buffer.from(f.input).toString("hex")}]`), []);
   assert.ok(r.corpus > 300, "corpus inputs: " + r.corpus);
   assert.is(r.mutations, 300);
-  assert.is(r.handlesLeft, 0, "TCP sockets or servers left open");
+  // fewer than at the start is fine: the suites before this one may still be closing theirs
+  assert.ok(r.handlesLeft <= 0, "TCP sockets or servers left open: " + r.handlesLeft);
   assert.ok(r.heapGrowth < 8 * 1024 * 1024, "heap grew " + r.heapGrowth + " over the mutations");
 });
 
