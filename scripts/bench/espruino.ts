@@ -118,7 +118,7 @@ export async function benchEspruino(log: (l: string) => void = console.log): Pro
     });
     relay = await measure(1884);
   } finally {
-    await killTree(proc);
+    await killTree(proc, dir);
   }
   const ratio = relay.perSecond > 0 ? broker.perSecond / relay.perSecond : 0;
   log(`espruino 1->1 QoS 0, 64-byte payloads, ${WINDOW_MS} ms window (interpreter under ${os.arch() === "x64" ? "qemu-i386" : os.arch()}):`);

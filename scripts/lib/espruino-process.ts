@@ -85,20 +85,45 @@ export async function startBoard(mode: "telnet" | "pty", dir?: string): Promise<
     proc,
     tty,
     log: () => out,
-    kill: () => killTree(proc),
+    kill: () => killTree(proc, folder),
   };
 }
 
-/** SIGKILL the interpreter (and socat): a power cut, as far as the flash file knows. */
-export async function killTree(proc: ChildProcess): Promise<void> {
+/** Processes running in `folder` (this board's flash file lives there): qemu under socat is in a session of its own. */
+function processesIn(folder: string): number[] {
+  const pids: number[] = [];
+  for (const name of fs.readdirSync("/proc")) {
+    if (!/^[0-9]+$/.test(name)) continue;
+    try {
+      if (fs.readlinkSync(`/proc/${name}/cwd`) === folder) pids.push(Number(name));
+    } catch {
+      // gone, or not ours to read
+    }
+  }
+  return pids;
+}
+
+/**
+ * SIGKILL the interpreter (and socat): a power cut, as far as the flash file
+ * knows. Only this board's processes: another board on the machine (another
+ * test, another developer) is left alone.
+ */
+export async function killTree(proc: ChildProcess, folder?: string): Promise<void> {
   if (proc.exitCode !== null || proc.signalCode !== null) return;
   const exited = new Promise<void>((r) => proc.once("exit", () => r()));
+  const strays = folder !== undefined ? processesIn(fs.realpathSync(folder)) : [];
   try {
     process.kill(-proc.pid!, "SIGKILL");
   } catch {
     proc.kill("SIGKILL");
   }
   // qemu's child under socat: make sure nothing keeps the flash file or the port
-  spawnSync("pkill", ["-9", "-f", `espruino-esp32.*`], { stdio: "ignore" });
+  for (const pid of strays) {
+    try {
+      process.kill(pid, "SIGKILL");
+    } catch {
+      // already gone
+    }
+  }
   await exited;
 }
