@@ -30,9 +30,9 @@ export interface Transport {
   close(connId: number): void;
   /**
    * Bytes queued and not yet sent on this connection. `waiting` is set for a
-   * send that can wait for room (QoS 1/2, a retained replay): a transport
-   * that reports less otherwise (Espruino's counts only under memory
-   * pressure, to drop QoS 0) then reports all it has not sent.
+   * send that can wait for room as long as it takes (a retained replay): a
+   * transport that reports less otherwise (Espruino's counts only under
+   * memory pressure) then reports all it has not sent.
    */
   queued(connId: number, waiting?: boolean): number;
 }

@@ -86,10 +86,11 @@ export function routePublish(
 
 /*
  * Every send of a message checks the connection's send queue against
- * maxSendQueueBytes: QoS 0 is dropped past it (by `queued`), QoS 1/2 waits
- * in the session queue while another is in flight and a retained replay
- * pauses (`queued(id, true)`: their acknowledgement, a drain or the tick
- * sends them on). And every message is
+ * maxSendQueueBytes: QoS 0 is dropped past it, QoS 1/2 waits in the session
+ * queue while another is in flight (its acknowledgement, a drain or the tick
+ * sends it on: the window bounds it already, this keeps large messages from
+ * piling up), and a retained replay pauses (retained_replay.ts, by all the
+ * transport has not sent). And every message is
  * checked against the read ACL of the connection it leaves on [mosquitto:
  * send__publish], written out at each use: on Espruino every resident
  * function costs JsVars.
@@ -98,7 +99,7 @@ export function routePublish(
 /** Hand a QoS 1/2 message to one session: send now if its window and send queue allow, else queue, else drop. */
 export function deliverStored(b: Broker, s: Session, msg: StoredMessage, qos: number, retain: boolean): void {
   if (s.connId >= 0 && s.queue.length === 0 && s.inflight.length < b.profile.maxInflight &&
-    (s.inflight.length === 0 || b.transport.queued(s.connId, true) <= b.profile.maxSendQueueBytes)) {
+    (s.inflight.length === 0 || b.transport.queued(s.connId) <= b.profile.maxSendQueueBytes)) {
     sendNew(b, s, msg, qos, retain);
   } else if (s.queue.length < b.profile.maxQueued) {
     // sent on an acknowledgement, a drain, or the tick (behind messages this connection may not read)
@@ -145,7 +146,7 @@ export function pump(b: Broker, s: Session): void {
   const q = s.queue;
   let i = 0;
   while (s.connId >= 0 && i < q.length && s.inflight.length < b.profile.maxInflight &&
-    (s.inflight.length === 0 || b.transport.queued(s.connId, true) <= b.profile.maxSendQueueBytes)) {
+    (s.inflight.length === 0 || b.transport.queued(s.connId) <= b.profile.maxSendQueueBytes)) {
     const next = q[i];
     if (s.acl !== undefined && !aclAllowsTopic(s.acl, next.msg.data, 0, next.msg.topicLen, ACCESS_READ)) {
       i++;

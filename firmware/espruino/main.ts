@@ -73,9 +73,9 @@ class NetTransport implements Transport {
     }
   }
   /**
-   * For a send that can wait (QoS 1/2, a retained replay: a 536-byte chunk may
-   * hold 60 SUBSCRIBEs) everything written since the last 'drain'; for QoS 0,
-   * that only while the pool is over its budget.
+   * For a send that can wait (a retained replay: a 536-byte chunk may hold 60
+   * SUBSCRIBEs) everything written since the last 'drain'; otherwise, that
+   * only while the pool is over its budget.
    */
   queued(id: number, waiting?: boolean): number {
     const q = this.queue["s" + id];
