@@ -11,6 +11,7 @@ import * as fs from "node:fs";
 import { BrokerConfig } from "../firmware/config";
 import { BoardProfile } from "../firmware/profile";
 import { ConfigError, defaultConfig, loadConfig, loadProfile } from "../host-sim/config";
+import { refuseBoardBridges } from "../host-sim/bridge-host";
 import { promptTty } from "../host-sim/passwd-cli";
 import { buildEspruino, MANGLE_CACHE } from "./build-espruino";
 import { renameKeys } from "./espruino-mangle";
@@ -60,6 +61,8 @@ export async function flash(opts: FlashOptions): Promise<FlashResult> {
   const profile = loadProfile(opts.board) as BoardProfile & { espruinoBoard?: string; wifi?: { hostname?: string } };
   const config = opts.config !== undefined ? loadConfig(opts.config, profile) : defaultConfig(profile);
   if (opts.config === undefined) config.listeners = [{ port: 1883, address: undefined }];
+  // bridges: desktop only for now (host-sim/bridge-host.ts says what the board was measured at)
+  refuseBoardBridges(config, "the board");
   if (config.auth.passwords !== undefined) {
     for (const [key, entry] of Object.entries(config.auth.passwords)) {
       if (entry.algo !== "sha256") {

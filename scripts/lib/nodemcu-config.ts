@@ -8,7 +8,7 @@
 import { BrokerConfig } from "../../firmware/config";
 import { PROFILE_FIELDS } from "../../firmware/profile";
 import { ConfigError, defaultConfig, loadConfig, loadProfile } from "../../host-sim/config";
-import type { HostBridge } from "../../host-sim/bridge-host";
+import { refuseBoardBridges } from "../../host-sim/bridge-host";
 
 export interface NodeMcuConfigOptions {
   /** Board profile name (boards/NAME.json) or path. */
@@ -81,12 +81,8 @@ export function nodemcuBoardConfig(opts: NodeMcuConfigOptions): { config: Broker
       }
     }
   }
-  // bridges need an outbound socket and a journal the NodeMCU adapter does not have: refused where configured
-  const bridges = config.bridges as HostBridge[] | undefined;
-  if (bridges !== undefined && bridges.length > 0) {
-    throw new ConfigError((bridges[0].where ?? "") + "connection " + bridges[0].name +
-      ": bridges are not supported on NodeMCU; bridge from the desktop broker or an Espruino board instead");
-  }
+  // bridges: desktop only for now (no outbound socket in the NodeMCU adapter)
+  refuseBoardBridges(config, "NodeMCU");
   // only the fields the core reads: the profile's description and board names stay on the desktop
   const p: { [k: string]: unknown } = { name: config.profile.name };
   for (const f of PROFILE_FIELDS) p[f] = (config.profile as unknown as { [k: string]: unknown })[f];

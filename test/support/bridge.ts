@@ -245,19 +245,40 @@ export async function closeClient(c: Counter | undefined): Promise<void> {
  * started again, then the upstream back. Returns what the upstream's
  * persistent subscriber counted.
  */
-export async function outageScenario(makeUp: (port: number) => Promise<Upstream>, log: (s: string) => void, localIs: "ours" | "mosquitto" = "ours"): Promise<{
+/** A local broker the scenario can SIGKILL and start again (a child process, or the board on the interpreter). */
+export interface LocalBroker {
+  start(): Promise<void>;
+  kill(s: NodeJS.Signals): Promise<void>;
+}
+
+export interface OutageOptions {
+  /** The local broker from the scenario's configuration file; default ours as a child process. */
+  local?: "ours" | "mosquitto" | ((conf: string, port: number, dir: string) => LocalBroker);
+  /** Its listener's port (the board's is 1883); default a free one. */
+  port?: number;
+  /** Called with the upstream down and `n` messages queued (the board's memory then). */
+  whileQueued?: (n: number) => Promise<void>;
+  /** At most this long for the delivery after the restart. */
+  deliverMs?: number;
+  name?: string;
+}
+
+export async function outageScenario(makeUp: (port: number) => Promise<Upstream>, log: (s: string) => void, optsOrLocal: "ours" | "mosquitto" | OutageOptions = "ours"): Promise<{
   sent: number; queued: number; delivered: number; distinct: number; duplicates: number; inOrder: boolean; up: Upstream;
 }> {
   const upPort = await freePort();
-  const ourPort = await freePort();
+  const opts: OutageOptions = typeof optsOrLocal === "string" ? { local: optsOrLocal } : optsOrLocal;
+  const localIs = opts.local === undefined ? "ours" : opts.local;
+  const ourPort = opts.port ?? await freePort();
   const up = await makeUp(upPort);
   const dir = tmpDir("outage");
   const conf = path.join(dir, "broker.conf");
   fs.writeFileSync(conf, [
-    "listener " + ourPort + " 127.0.0.1", "allow_anonymous true", "persistence true", "persistence_location " + dir,
+    "listener " + ourPort + (opts.port === undefined ? " 127.0.0.1" : ""), "allow_anonymous true", "persistence true", "persistence_location " + dir,
     "connection outage", "address 127.0.0.1:" + upPort, "remote_clientid outage", "topic sensor/# out 1", "restart_timeout 1", "keepalive_interval 5", "",
   ].join("\n"));
-  const ours: { start(): Promise<void>; kill(s: NodeJS.Signals): Promise<void> } = localIs === "ours" ? new ChildBroker(conf, ourPort) : new MosquittoLocal(conf, ourPort, dir);
+  const ours: LocalBroker = localIs === "ours" ? new ChildBroker(conf, ourPort)
+    : localIs === "mosquitto" ? new MosquittoLocal(conf, ourPort, dir) : localIs(conf, ourPort, dir);
   let sub: Counter | undefined;
   let pub: Counter | undefined;
   try {
@@ -267,6 +288,7 @@ export async function outageScenario(makeUp: (port: number) => Promise<Upstream>
     const watch = await client(upPort, { clientId: "watch" }, { "$SYS/broker/connection/outage/state": 1 });
     await until(() => watch.got.some((m) => m.payload === "1"), "the bridge to connect");
     await closeClient(watch);
+    if (opts.whileQueued !== undefined) await opts.whileQueued(0);
     pub = await client(ourPort, { clientId: "pub", reconnectPeriod: 0 });
     let sent = 0;
     for (let i = 0; i < 50; i++) {
@@ -280,7 +302,9 @@ export async function outageScenario(makeUp: (port: number) => Promise<Upstream>
       // resolves on our broker's PUBACK: from here on it is ours to keep
       await pub.client.publishAsync("sensor/a", "m" + i, { qos: 1 });
       sent++;
+      if (i === 65 && opts.whileQueued !== undefined) await opts.whileQueued(16);
     }
+    if (opts.whileQueued !== undefined) await opts.whileQueued(50);
     await closeClient(pub);
     pub = undefined;
     const queued = 50;
@@ -288,9 +312,9 @@ export async function outageScenario(makeUp: (port: number) => Promise<Upstream>
     await ours.start();
     await up.start();
     try {
-      await until(() => new Set(sub!.got.map((m) => m.payload)).size >= 100, "all 100 upstream", localIs === "ours" ? 30000 : 12000);
+      await until(() => new Set(sub!.got.map((m) => m.payload)).size >= 100, "all 100 upstream", opts.deliverMs ?? (localIs === "mosquitto" ? 12000 : 30000));
     } catch (e) {
-      if (localIs === "ours") throw e;
+      if (localIs !== "mosquitto") throw e;
     }
     await sleep(500);
     const payloads = sub.got.filter((m) => m.topic === "sensor/a").map((m) => m.payload);
@@ -304,7 +328,7 @@ export async function outageScenario(makeUp: (port: number) => Promise<Upstream>
       firsts.push(Number(p.substring(1)));
     }
     const inOrder = firsts.every((v, i) => i === 0 || v > firsts[i - 1]);
-    log(`bridge outage, ${localIs === "ours" ? "our broker" : "mosquitto"} bridged to ${up.name}: sent ${sent}, queued over the outage ${queued}, delivered ${distinct}/100 distinct (${payloads.length} arrivals, ${payloads.length - distinct} QoS 1 duplicates), in order: ${inOrder}`);
+    log(`bridge outage, ${opts.name ?? (localIs === "ours" ? "our broker" : "mosquitto")} bridged to ${up.name}: sent ${sent}, queued over the outage ${queued}, delivered ${distinct}/100 distinct (${payloads.length} arrivals, ${payloads.length - distinct} QoS 1 duplicates), in order: ${inOrder}`);
     return { sent, queued, delivered: payloads.length, distinct, duplicates: payloads.length - distinct, inOrder, up };
   } finally {
     await closeClient(pub);

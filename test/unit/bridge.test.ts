@@ -221,4 +221,24 @@ test("readJournal: D removes its A; damage stops the read", () => {
   assert.is(readJournal(bad).complete, false);
 });
 
+
+test("on a board a bridge stops the configuration at its connection line (desktop only for now)", () => {
+  const fs = require("node:fs") as typeof import("node:fs");
+  const os = require("node:os") as typeof import("node:os");
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "bridge-board-"));
+  const file = path.join(dir, "broker.conf");
+  fs.writeFileSync(file, "listener 1883\nallow_anonymous true\nconnection up\naddress 192.168.1.2\ntopic # out 1\n");
+  const { loadConfig, loadProfile, ConfigError } = require("../../host-sim/config") as typeof import("../../host-sim/config");
+  const { refuseBoardBridges } = require("../../host-sim/bridge-host") as typeof import("../../host-sim/bridge-host");
+  const config = loadConfig(file, loadProfile("esp32"));
+  try {
+    refuseBoardBridges(config, "the board");
+    assert.unreachable("refused");
+  } catch (e) {
+    assert.instance(e, ConfigError);
+    assert.match((e as Error).message, new RegExp("^" + file.replace(/[.*+?^${}()|[\]\\]/g, "\\$&") + ":3: connection up: bridges are not supported on the board"));
+  }
+  fs.rmSync(dir, { recursive: true, force: true });
+});
+
 test.run();
