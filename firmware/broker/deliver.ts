@@ -85,21 +85,19 @@ export function routePublish(
 }
 
 /*
- * Every send of a message checks the connection's send queue against
- * maxSendQueueBytes: QoS 0 is dropped past it, QoS 1/2 waits in the session
- * queue while another is in flight (its acknowledgement, a drain or the tick
- * sends it on: the window bounds it already, this keeps large messages from
- * piling up), and a retained replay pauses (retained_replay.ts, by all the
- * transport has not sent). And every message is
+ * What a connection holds is bounded on every path: QoS 0 past the send
+ * queue's bound (maxSendQueueBytes) is dropped, QoS 1/2 by the in-flight
+ * window (maxInflight, the rest in the session queue), a retained replay
+ * pauses at the bound (retained_replay.ts), and a transport closes a
+ * connection past sendQueueHardLimit (profile.ts). And every message is
  * checked against the read ACL of the connection it leaves on [mosquitto:
  * send__publish], written out at each use: on Espruino every resident
  * function costs JsVars.
  */
 
-/** Hand a QoS 1/2 message to one session: send now if its window and send queue allow, else queue, else drop. */
+/** Hand a QoS 1/2 message to one session: send now if its window allows, else queue, else drop. */
 export function deliverStored(b: Broker, s: Session, msg: StoredMessage, qos: number, retain: boolean): void {
-  if (s.connId >= 0 && s.queue.length === 0 && s.inflight.length < b.profile.maxInflight &&
-    (s.inflight.length === 0 || b.transport.queued(s.connId) <= b.profile.maxSendQueueBytes)) {
+  if (s.connId >= 0 && s.queue.length === 0 && s.inflight.length < b.profile.maxInflight) {
     sendNew(b, s, msg, qos, retain);
   } else if (s.queue.length < b.profile.maxQueued) {
     // sent on an acknowledgement, a drain, or the tick (behind messages this connection may not read)
@@ -138,15 +136,14 @@ function sendNew(b: Broker, s: Session, msg: StoredMessage, qos: number, retain:
 }
 
 /**
- * Move queued messages into the in-flight window while it and the send queue
- * have room. A message the connection may not read stays queued for one that
- * may (the session's owner, when another user resumed it).
+ * Move queued messages into the in-flight window while it has room. A
+ * message the connection may not read stays queued for one that may (the
+ * session's owner, when another user resumed it).
  */
 export function pump(b: Broker, s: Session): void {
   const q = s.queue;
   let i = 0;
-  while (s.connId >= 0 && i < q.length && s.inflight.length < b.profile.maxInflight &&
-    (s.inflight.length === 0 || b.transport.queued(s.connId) <= b.profile.maxSendQueueBytes)) {
+  while (s.connId >= 0 && i < q.length && s.inflight.length < b.profile.maxInflight) {
     const next = q[i];
     if (s.acl !== undefined && !aclAllowsTopic(s.acl, next.msg.data, 0, next.msg.topicLen, ACCESS_READ)) {
       i++;
