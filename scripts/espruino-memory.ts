@@ -31,6 +31,11 @@ export interface EspruinoMemory {
   delivered: number;
   afterAbuse: number;
   abuseRefused: { connack3: number; suback80: number };
+  /** Retained messages that came back for 70 repeated '#' (issue 13), and the pool after them. */
+  retainedBack?: number;
+  afterAmplification?: number;
+  /** How soon an HTTP request on the MQTT port was closed. */
+  httpClosedMs?: number;
 }
 
 /** `p`, or an error naming what did not come within `ms`. */
@@ -160,6 +165,39 @@ export async function measureEspruino(log: (l: string) => void = console.log, qu
       await within(flood.subscribeAsync(`flood/${i}/+`, { qos: 0 }), 10000, "a SUBACK").catch(() => suback80++);
     }
     log(`espruino: ${suback80} of 40 flood subscriptions refused with SUBACK 0x80`);
+    // retained amplification (issue 13): one SUBSCRIBE with 60 '#' and ten SUBSCRIBE '#' in one write,
+    // raw on a connected client's socket: the replay is paced by the socket, the pool holds
+    const amp = clients[4];
+    let retainedBack = 0;
+    amp.on("message", (_t, _p, packet) => { if (packet.retain) retainedBack++; });
+    // MQTT.js is told nothing of these SUBSCRIBEs: ids far from its own, their SUBACKs it ignores
+    const sub = (id: number, n: number): Buffer => {
+      const body: number[] = [Math.floor(id / 256), id % 256];
+      for (let k = 0; k < n; k++) body.push(0, 1, 35, 0);
+      const len = body.length < 128 ? [body.length] : [128 + (body.length % 128), Math.floor(body.length / 128)];
+      return Buffer.from([0x82, ...len, ...body]);
+    };
+    const ten: Buffer[] = [sub(60000, 60)];
+    for (let k = 1; k <= 10; k++) ten.push(sub(60000 + k, 1));
+    amp.stream.write(Buffer.concat(ten));
+    await within(new Promise<void>((r) => {
+      const t = setInterval(() => { if (retainedBack >= 16) { clearInterval(t); r(); } }, 50);
+    }), 30000, "the retained set after 70 repeated '#'");
+    await new Promise((r) => setTimeout(r, 2000));
+    const afterAmplification = await used();
+    log(`espruino: 60 '#' in one SUBSCRIBE and ten SUBSCRIBE '#' in one write: ${retainedBack} retained messages back ` +
+      `(16 held; the old way sent them 70 times at once), ${afterAmplification} JsVars`);
+    // an HTTP request on the MQTT port closes at once, not at the CONNECT timeout (10 s)
+    const http = net.connect(up.port, "127.0.0.1");
+    const httpStart = Date.now();
+    await within(new Promise<void>((r) => {
+      http.on("error", () => {});
+      http.once("close", () => r());
+      http.write("GET / HTTP/1.1\r\nHost: board\r\n\r\n");
+    }), 5000, "the HTTP request's close");
+    const httpClosedMs = Date.now() - httpStart;
+    log(`espruino: an HTTP request on the MQTT port closed after ${httpClosedMs} ms`);
+
     // a connected client sends a packet over the 1 KB limit: the broker closes that connection
     const big = clients[3];
     const closed = new Promise<void>((r) => big.once("close", () => r()));
@@ -186,6 +224,9 @@ export async function measureEspruino(log: (l: string) => void = console.log, qu
       delivered: traffic,
       afterAbuse,
       abuseRefused: { connack3, suback80 },
+      retainedBack,
+      afterAmplification,
+      httpClosedMs,
     };
   } catch (e) {
     throw new Error(`${(e as Error).message}; the board printed: ${board.log().slice(-300)} ${con ? con.output.slice(-1500) : ""}`);

@@ -10,7 +10,10 @@
  *   it was once warmed up (the first messages make the publisher's route and
  *   take the counters past 8,191, above which a number needs a JsVar of its own);
  * - connections past the limit, a subscription flood and an oversized
- *   packet are refused, and the broker goes on inside its pool.
+ *   packet are refused, and the broker goes on inside its pool;
+ * - 70 repeated '#' filters (one SUBSCRIBE with 60, ten in one write) get
+ *   the retained set a few times, not 70 times at once, inside the pool;
+ *   an HTTP request on the MQTT port is closed at once.
  */
 import { test } from "uvu";
 import * as assert from "uvu/assert";
@@ -25,6 +28,11 @@ test("Espruino: idle, loaded, no growth, and hostile load within the budget", as
   assert.is(m.abuseRefused.connack3, 6, "CONNECTs past the client limit refused with CONNACK 3");
   assert.ok(m.abuseRefused.suback80 > 0, "the subscription flood met SUBACK 0x80");
   assert.ok(m.afterAbuse > 0 && m.afterAbuse <= 2800, `after the hostile phase: ${m.afterAbuse} JsVars`);
+  // issue 13 on the board: 70 repeated '#' answered within the pool, paced by the socket
+  // at most once per SUBSCRIBE packet (eleven), never once per filter (seventy)
+  assert.ok(m.retainedBack! >= 16 && m.retainedBack! <= 16 * 11, `retained messages back: ${m.retainedBack}`);
+  assert.ok(m.afterAmplification! > 0 && m.afterAmplification! <= 3200, `after the amplification: ${m.afterAmplification} JsVars, inside the profile's memory budget`);
+  assert.ok(m.httpClosedMs! < 3000, `an HTTP request closed after ${m.httpClosedMs} ms, not at the CONNECT timeout`);
 });
 
 test.run();
