@@ -160,6 +160,39 @@ for (const v of VERSIONS) {
     }
   });
 
+  test(`Lua ${v}: 60 repeated '#' in one SUBSCRIBE to a peer that does not read: the retained set once, the connection kept`, () => {
+    const b = startVmBroker(vmFor(v), config());
+    try {
+      const pub = client(b, "pub");
+      const out = new Uint8Array(256);
+      for (let i = 0; i < 8; i++) {
+        const n = encodePublishString(out, 0, "r/" + i, "x".repeat(100), 0, true, false, 0);
+        pub.write(out.subarray(0, n));
+      }
+      b.advance(1);
+      const sub = client(b, "sub");
+      b.vm.run(`vm.hold(${sub.id}, true)`);
+      const sixty = new Uint8Array(512);
+      const n = encodeSubscribe(sixty, 0, 7, new Array(60).fill("#"), new Array(60).fill(0));
+      sub.write(sixty.subarray(0, n));
+      b.advance(1);
+      // the old way: the store sixty times (50 KB) behind a send that never completes: the link dropped
+      assert.is(b.vm.run(`return vm.stats(${sub.id})`).split(" ")[2], "true", "still open");
+      b.vm.run(`vm.hold(${sub.id}, false)`);
+      for (let i = 0; i < 20; i++) {
+        b.advance(10);
+        sub.pull();
+      }
+      assert.is(sub.closed, false);
+      const hex = bytesToHex(sub.inbox);
+      // SUBACK, then each retained message once: 0x31 (PUBLISH, retain), 105 bytes, topic r/N
+      assert.ok(hex.startsWith("903E0007"), "SUBACK first: " + hex.slice(0, 12));
+      assert.is(hex.split("3169" + "0003722F").length - 1, 8, "eight retained messages");
+    } finally {
+      b.stop();
+    }
+  });
+
   test(`Lua ${v}: the net module refuses a sixth connection; the broker serves the five`, () => {
     const b = startVmBroker(vmFor(v), config());
     try {
