@@ -33,8 +33,10 @@ export async function startBroker(
 ): Promise<RunningBroker> {
   const transport = new TcpTransport();
   const ws = new WsTransport();
-  // one id space: both accept through this broker, the mux routes each id to its side
-  const broker = new Broker(config, nodePlatform(log, opts.now), new MuxTransport(transport, ws));
+  // one id space: both accept through this broker, the mux routes each id to its side (and
+  // without a WebSocket listener every send goes straight to TCP, no lookup on the hot path)
+  const anyWs = config.listeners.some((l) => isWebSocketListener(l));
+  const broker = new Broker(config, nodePlatform(log, opts.now), anyWs ? new MuxTransport(transport, ws) : transport);
   transport.attach(broker);
   ws.attach(broker);
   let persistence: Persistence | undefined;
