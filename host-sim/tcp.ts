@@ -5,48 +5,30 @@ import { Broker } from "../firmware/broker/broker";
 import { Bytes, Transport } from "../firmware/platform";
 import { sendQueueHardLimit } from "../firmware/profile";
 import type { TlsOptions } from "./config";
+import { guardedCall, Outbox, Outboxes } from "./outbox";
 
 /** How long a closing socket may take to flush before it is destroyed. */
 const CLOSE_GRACE_MS = 2000;
-/** First outgoing buffer of a turn when the connection sent nothing last turn. */
-const MIN_PENDING = 256;
-/** Largest outgoing buffer kept as the size hint for the next turn. */
-const MAX_HINT = 64 * 1024;
-/** Below this many bytes a plain loop copies faster than TypedArray.set. */
-const SMALL_COPY = 32;
 
 /** One socket and the bytes the core sent it during this event-loop turn. */
-class Link {
-  id: number;
+class Link extends Outbox {
   sock: net.Socket;
-  /** Bytes queued this turn, pending[0, pendingLen), written in one piece at the end of the turn. */
-  pending: Buffer | undefined = undefined;
-  pendingLen = 0;
-  /** What the last turn wrote: the next turn's first buffer is this big, so a busy link rarely grows. */
-  hint = MIN_PENDING;
-  dirty = false;
   constructor(id: number, sock: net.Socket) {
-    this.id = id;
+    super(id);
     this.sock = sock;
   }
 }
 
 /**
  * The real TCP adapter: node:net sockets behind the core's Transport.
- * Everything the core sends to one connection during an event-loop turn is
- * copied into one buffer and written with a single write at the end of the
- * turn (setImmediate): one syscall and one stream request per connection per
- * burst, however many packets (mosquitto's packet queue, without a write per
- * packet). The buffer is sized from the previous turn, so a busy connection
- * allocates one buffer per turn and an idle one holds none.
+ * Everything the core sends to one connection during an event-loop turn goes
+ * out in a single write at the end of the turn (outbox.ts).
  */
 export class TcpTransport implements Transport {
   broker: Broker | undefined;
   private links = new Map<number, Link>();
-  private dirty: Link[] = [];
-  private flushScheduled = false;
+  private out = new Outboxes<Link>((link, bytes) => this.writeTurn(link, bytes));
   private servers: net.Server[] = [];
-  private flushBound = () => this.flush();
 
   /** What one connection may hold here before it is closed (profile.ts sendQueueHardLimit). */
   private hardLimit = Number.MAX_SAFE_INTEGER;
@@ -103,25 +85,12 @@ export class TcpTransport implements Transport {
     });
   }
 
-  /**
-   * Run a broker call for one socket: whatever it throws ends that
-   * connection, never the process (the broker's own checks should make this
-   * unreachable; it is the last line, logged so it gets fixed).
-   */
+  /** Run a broker call for one socket: whatever it throws ends that connection, never the process. */
   private guarded(id: number, sock: net.Socket, call: () => void): void {
-    try {
-      call();
-    } catch (err) {
-      const broker = this.broker as Broker;
-      broker.log("error on connection " + id + ", closed: " + (err instanceof Error ? err.stack || err.message : String(err)));
+    guardedCall(this.broker as Broker, id, call, () => {
       this.links.delete(id);
       sock.destroy();
-      try {
-        broker.closed(id);
-      } catch (again) {
-        // the broker could not even forget it: the socket is gone all the same
-      }
-    }
+    });
   }
 
   send(id: number, buf: Bytes, off: number, len: number): boolean {
@@ -129,86 +98,39 @@ export class TcpTransport implements Transport {
     if (link === undefined) return false;
     const sock = link.sock;
     if (sock.destroyed || !sock.writable) return false;
-    let out = link.pending;
-    let at = link.pendingLen;
     // the core keeps a connection near maxSendQueueBytes; one that gets far past it does not
     // read, and is closed rather than let its buffer grow without bound
-    if (at + sock.writableLength + len > this.hardLimit) {
+    if (link.pendingLen + sock.writableLength + len > this.hardLimit) {
       this.overflow(link);
       return false;
     }
-    if (out === undefined || at + len > out.length) out = this.grow(link, len);
-    const src = buf as Uint8Array;
-    if (len <= SMALL_COPY) {
-      for (let i = 0; i < len; i++) out[at + i] = src[off + i];
-    } else {
-      out.set(src.subarray(off, off + len), at);
-    }
-    link.pendingLen = at + len;
-    if (!link.dirty) {
-      link.dirty = true;
-      this.dirty.push(link);
-      if (!this.flushScheduled) {
-        this.flushScheduled = true;
-        setImmediate(this.flushBound);
-      }
-    }
+    this.out.append(link, buf as Uint8Array, off, len);
     return true;
   }
 
   /** A connection that stopped reading: drop what it has pending and close it; 'close' reports it. */
   private overflow(link: Link): void {
-    link.pending = undefined;
-    link.pendingLen = 0;
+    this.out.take(link);
     (this.broker as Broker).guard.slowClosed++;
     link.sock.destroy();
   }
 
-  /** A buffer with room for `len` more bytes: the old one's contents carried over. */
-  private grow(link: Link, len: number): Buffer {
-    const old = link.pending;
-    const used = link.pendingLen;
-    let size = old === undefined ? link.hint : old.length * 2;
-    while (size < used + len) size *= 2;
-    const next = Buffer.allocUnsafe(size);
-    if (old !== undefined && used > 0) old.copy(next, 0, 0, used);
-    link.pending = next;
-    return next;
-  }
-
-  /** Write each connection's bytes of this turn, one write per connection. */
-  private flush(): void {
-    this.flushScheduled = false;
-    const list = this.dirty;
-    this.dirty = [];
-    for (let i = 0; i < list.length; i++) {
-      const link = list[i];
-      // a write the kernel took whole emits no 'drain': what waited for room goes on now
-      if (this.writePending(link)) this.guarded(link.id, link.sock, () => (this.broker as Broker).drained(link.id));
-    }
-  }
-
-  /** Returns true when the core held sends back for room (the turn went past the bound) and the kernel took them all. */
-  private writePending(link: Link): boolean {
-    const out = link.pending;
-    const n = link.pendingLen;
-    link.dirty = false;
-    link.pending = undefined;
-    link.pendingLen = 0;
-    if (out === undefined || n === 0) return false;
-    link.hint = n < MIN_PENDING ? MIN_PENDING : n > MAX_HINT ? MAX_HINT : n;
+  /** One turn's bytes to the socket. */
+  private writeTurn(link: Link, bytes: Buffer): void {
     const sock = link.sock;
-    if (sock.destroyed || !sock.writable) return false;
-    const over = n + sock.writableLength > this.bound;
-    // the buffer is handed to the stream and never touched again
-    return sock.write(n === out.length ? out : out.subarray(0, n)) && over;
+    if (sock.destroyed || !sock.writable) return;
+    // the core held sends back for room when the turn went past the bound; a write the kernel
+    // takes whole emits no 'drain', so what waited goes on now
+    const over = bytes.length + sock.writableLength > this.bound;
+    if (sock.write(bytes) && over) this.guarded(link.id, sock, () => (this.broker as Broker).drained(link.id));
   }
 
   close(id: number): void {
     const link = this.links.get(id);
     if (link === undefined) return;
-    this.writePending(link);
     const sock = link.sock;
+    const last = this.out.take(link);
+    if (last !== undefined && !sock.destroyed && sock.writable) sock.write(last);
     sock.end();
     setTimeout(() => sock.destroy(), CLOSE_GRACE_MS).unref();
   }
@@ -224,7 +146,7 @@ export class TcpTransport implements Transport {
     const closing = this.servers.map((s) => new Promise<void>((r) => s.close(() => r())));
     for (const link of this.links.values()) link.sock.destroy();
     this.links.clear();
-    this.dirty = [];
+    this.out.clear();
     await Promise.all(closing);
   }
 }

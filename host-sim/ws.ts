@@ -8,14 +8,11 @@ import { Broker } from "../firmware/broker/broker";
 import { Bytes, Transport } from "../firmware/platform";
 import { sendQueueHardLimit } from "../firmware/profile";
 import type { TlsOptions } from "./config";
+import { guardedCall, Outbox, Outboxes } from "./outbox";
 import { STATUS_PAGE } from "./status/page";
 
 /** How long a closing WebSocket may take to finish its closing handshake before it is dropped. */
 const CLOSE_GRACE_MS = 2000;
-/** First outgoing buffer of a turn when the connection sent nothing last turn. */
-const MIN_PENDING = 256;
-/** Largest outgoing buffer kept as the size hint for the next turn. */
-const MAX_HINT = 64 * 1024;
 /** The largest WebSocket message taken (ws's own default); an MQTT packet may span several. */
 const MAX_WS_MESSAGE = 100 * 1024 * 1024;
 /** The subprotocols an MQTT 3.1.1 client asks for (mosquitto accepts both). */
@@ -29,15 +26,10 @@ const CONTENT_TYPES: { [ext: string]: string } = {
 };
 
 /** One WebSocket and the bytes the core sent it during this event-loop turn. */
-class WsLink {
-  id: number;
+class WsLink extends Outbox {
   ws: WebSocket;
-  pending: Buffer | undefined = undefined;
-  pendingLen = 0;
-  hint = MIN_PENDING;
-  dirty = false;
   constructor(id: number, ws: WebSocket) {
-    this.id = id;
+    super(id);
     this.ws = ws;
   }
 }
@@ -98,11 +90,9 @@ export function resolveHttpPath(root: string, urlPath: string): string | number 
 export class WsTransport implements Transport {
   broker: Broker | undefined;
   private links = new Map<number, WsLink>();
-  private dirty: WsLink[] = [];
-  private flushScheduled = false;
+  private out = new Outboxes<WsLink>((link, bytes) => this.writeTurn(link, bytes));
   private servers: http.Server[] = [];
   private wss: WebSocketServer[] = [];
-  private flushBound = () => this.flush();
   private hardLimit = Number.MAX_SAFE_INTEGER;
 
   attach(broker: Broker): void {
@@ -227,82 +217,35 @@ export class WsTransport implements Transport {
 
   /** Run a broker call for one connection: whatever it throws ends that connection, never the process. */
   private guarded(id: number, ws: WebSocket, call: () => void): void {
-    try {
-      call();
-    } catch (err) {
-      const broker = this.broker as Broker;
-      broker.log("error on connection " + id + ", closed: " + (err instanceof Error ? err.stack || err.message : String(err)));
+    guardedCall(this.broker as Broker, id, call, () => {
       this.links.delete(id);
       ws.terminate();
-      try {
-        broker.closed(id);
-      } catch (again) {
-        // the broker could not even forget it: the socket is gone all the same
-      }
-    }
+    });
   }
 
   send(id: number, buf: Bytes, off: number, len: number): boolean {
     const link = this.links.get(id);
     if (link === undefined || link.ws.readyState !== WebSocket.OPEN) return false;
-    const at = link.pendingLen;
-    if (at + link.ws.bufferedAmount + len > this.hardLimit) {
+    if (link.pendingLen + link.ws.bufferedAmount + len > this.hardLimit) {
       this.overflow(link);
       return false;
     }
-    let out = link.pending;
-    if (out === undefined || at + len > out.length) out = this.grow(link, len);
-    out.set((buf as Uint8Array).subarray(off, off + len), at);
-    link.pendingLen = at + len;
-    if (!link.dirty) {
-      link.dirty = true;
-      this.dirty.push(link);
-      if (!this.flushScheduled) {
-        this.flushScheduled = true;
-        setImmediate(this.flushBound);
-      }
-    }
+    this.out.append(link, buf as Uint8Array, off, len);
     return true;
   }
 
   /** A connection that stopped reading: drop what it has pending and close it; 'close' reports it. */
   private overflow(link: WsLink): void {
-    link.pending = undefined;
-    link.pendingLen = 0;
+    this.out.take(link);
     (this.broker as Broker).guard.slowClosed++;
     link.ws.terminate();
   }
 
-  private grow(link: WsLink, len: number): Buffer {
-    const old = link.pending;
-    const used = link.pendingLen;
-    let size = old === undefined ? link.hint : old.length * 2;
-    while (size < used + len) size *= 2;
-    const next = Buffer.allocUnsafe(size);
-    if (old !== undefined && used > 0) old.copy(next, 0, 0, used);
-    link.pending = next;
-    return next;
-  }
-
-  private flush(): void {
-    this.flushScheduled = false;
-    const list = this.dirty;
-    this.dirty = [];
-    for (let i = 0; i < list.length; i++) this.writePending(list[i]);
-  }
-
-  private writePending(link: WsLink): void {
-    const out = link.pending;
-    const n = link.pendingLen;
-    link.dirty = false;
-    link.pending = undefined;
-    link.pendingLen = 0;
-    if (out === undefined || n === 0) return;
-    link.hint = n < MIN_PENDING ? MIN_PENDING : n > MAX_HINT ? MAX_HINT : n;
+  /** One turn's bytes as one binary message; once the socket took it, what waited for room goes on. */
+  private writeTurn(link: WsLink, bytes: Buffer): void {
     const ws = link.ws;
     if (ws.readyState !== WebSocket.OPEN) return;
-    // one binary message per connection per turn; once the socket took it, what waited for room goes on
-    ws.send(n === out.length ? out : out.subarray(0, n), { binary: true }, () => {
+    ws.send(bytes, { binary: true }, () => {
       if (this.links.get(link.id) === link) this.guarded(link.id, ws, () => (this.broker as Broker).drained(link.id));
     });
   }
@@ -310,7 +253,8 @@ export class WsTransport implements Transport {
   close(id: number): void {
     const link = this.links.get(id);
     if (link === undefined) return;
-    this.writePending(link);
+    const last = this.out.take(link);
+    if (last !== undefined) this.writeTurn(link, last);
     const ws = link.ws;
     ws.close(1000);
     setTimeout(() => ws.terminate(), CLOSE_GRACE_MS).unref();
@@ -325,7 +269,7 @@ export class WsTransport implements Transport {
   async shutdown(): Promise<void> {
     for (const link of this.links.values()) link.ws.terminate();
     this.links.clear();
-    this.dirty = [];
+    this.out.clear();
     for (const w of this.wss) w.close();
     await Promise.all(this.servers.map((s) => new Promise<void>((r) => {
       s.close(() => r());

@@ -4,18 +4,19 @@ import { filterMatchesBytes } from "../topics/match";
 import type { Broker } from "./broker";
 import { deliverOne } from "./deliver";
 
-/**
+/*
  * Retained messages sent for a new subscription [MQTT-3.3.1-6], as a cursor
  * over the retained store rather than all at once: one SUBSCRIBE to `#` may
  * match the whole store, and each repeat of the filter must send it again
  * [MQTT-3.8.4-3]. The replay goes on while the connection's send queue is
  * within the profile's bound and its in-flight window has room, and pauses
  * otherwise; it resumes when the socket drains, an acknowledgement frees the
- * window, or at the next tick (Broker.drained). Nothing is dropped, and what is held is one
- * cursor per filter (a filter subscribed again while its replay is pending
- * starts that replay over), so a session holds at most
+ * window, or at the next tick (Broker.drained). Nothing is dropped, and what
+ * is held is one cursor per filter (a filter subscribed again while its
+ * replay is pending starts that replay over), so a session holds at most
  * maxSubscriptionsPerClient of them.
  */
+
 /** Queue the retained replay for a filter just granted at `qos`. */
 export function startReplay(b: Broker, s: Session, filter: string, qos: number): void {
   if (b.retained.list.length === 0) return;
@@ -77,7 +78,8 @@ export function continueReplays(b: Broker, s: Session): void {
       const msg = store.list[i];
       if (filterMatchesBytes(r.filter, msg.data, 0, msg.topicLen)) {
         const qos = msg.qos < r.qos ? msg.qos : r.qos;
-        if (s.connId < 0 || b.transport.queued(s.connId, true) > b.profile.maxSendQueueBytes || (qos > 0 && s.inflight.length >= maxInflight)) return;
+        if (s.connId < 0 || b.transport.queued(s.connId, true) > b.profile.maxSendQueueBytes ||
+          (qos > 0 && s.inflight.length >= maxInflight)) return;
         deliverOne(b, s, msg, qos, true);
       }
       r.after = store.seqs[i];
