@@ -85,9 +85,13 @@ export function makeCert(o: CertOptions): Cert {
   if (alt.length > 0) exts.push(extension("2.5.29.17", false, seq(...alt)));
   // keyUsage: digitalSignature, plus keyCertSign for a CA
   exts.push(extension("2.5.29.15", true, tlv(0x03, o.ca === true ? Buffer.from([0x02, 0x84]) : Buffer.from([0x07, 0x80]))));
+  // a positive serial whose first byte is neither 0 nor past 0x7f: DER allows no leading zero
+  // byte that is not needed (1 run in about 200 made a certificate OpenSSL refuses)
+  const serial = randomBytes(12);
+  serial[0] = 1 + (serial[0] % 127);
   const tbs = seq(
     tlv(0xa0, int(Buffer.from([2]))),
-    int(randomBytes(12)),
+    int(serial),
     ecdsaSha256,
     name(o.issuer !== undefined ? o.issuer.cn : o.cn),
     seq(utcTime(new Date(now - 3600 * 1000)), utcTime(new Date(now + (o.days ?? 2) * 86400 * 1000))),
