@@ -8,7 +8,7 @@ import {
 import { encodeConnack } from "../codec/encode";
 import { validUtf8 } from "../codec/utf8";
 import { Bytes } from "../platform";
-import { bytesToString, countLevels, validTopicName } from "../topics/validate";
+import { countLevels, validTopicName } from "../topics/validate";
 import type { Broker } from "./broker";
 import { CONNECTED, Connection } from "./connection";
 import { resume } from "./deliver";
@@ -16,6 +16,7 @@ import { continueReplays } from "./retained_replay";
 import { loginBlocked, loginFailed, takeoverStorm } from "./guard";
 import { storeMessage } from "./message";
 import { attachSession, createSession, findSession } from "../session/registry";
+import { text } from "../codec/text";
 
 /**
  * CONNECT [MQTT-3.1]. Structure errors close the connection without a
@@ -95,7 +96,7 @@ export function handleConnect(b: Broker, conn: Connection, flags: number, buf: B
     let userLen = u16(p);
     if (p + 2 + userLen > end) return ERR_MALFORMED;
     if (!validUtf8(buf, p + 2, userLen)) return ERR_MALFORMED; // [MQTT-3.1.3-11]
-    username = bytesToString(buf, p + 2, userLen);
+    username = text.str(buf, p + 2, userLen);
     p += 2 + userLen;
   }
   let password: string | undefined = undefined;
@@ -103,7 +104,7 @@ export function handleConnect(b: Broker, conn: Connection, flags: number, buf: B
     if (p + 2 > end) return ERR_MALFORMED; // [MQTT-3.1.2-21]
     let passLen = u16(p);
     if (p + 2 + passLen > end) return ERR_MALFORMED;
-    password = bytesToString(buf, p + 2, passLen);
+    password = text.str(buf, p + 2, passLen);
     p += 2 + passLen;
   }
   // nothing may follow the fields the flags announce [MQTT-3.1.2-18], [MQTT-3.1.2-20]
@@ -121,7 +122,7 @@ export function handleConnect(b: Broker, conn: Connection, flags: number, buf: B
     } while (findSession(b.sessions, clientId) !== undefined);
   } else {
     if (idLen > profile.maxClientIdLength) return refuse(CONNACK_ID_REJECTED);
-    clientId = bytesToString(buf, idOff, idLen);
+    clientId = text.str(buf, idOff, idLen);
   }
 
   // who may connect: anonymous clients where allowed (the desktop default: from this machine

@@ -5,11 +5,12 @@ import { validUtf8 } from "../codec/utf8";
 import { Bytes } from "../platform";
 import { Session } from "../session/session";
 import { ADD_FULL, ADD_NEW } from "../topics/table";
-import { bytesToString, countLevels, validTopicFilter } from "../topics/validate";
+import { countLevels, validTopicFilter } from "../topics/validate";
 import type { Broker } from "./broker";
 import type { Connection } from "./connection";
 import { continueReplays, startReplay } from "./retained_replay";
 import { deliverSysTo } from "./sys_tree";
+import { text } from "../codec/text";
 
 /** Scratch lists for one SUBSCRIBE: return codes and the filters granted. */
 const codes: number[] = [];
@@ -71,7 +72,7 @@ export function handleSubscribe(b: Broker, conn: Connection, buf: Bytes, off: nu
     let f2 = p + 2;
     let qos = buf[f2 + flen2];
     p = f2 + flen2 + 1;
-    let filter = bytesToString(buf, f2, flen2);
+    let filter = text.str(buf, f2, flen2);
     granted[i] = filter;
     codes[i] = subscribeOne(f2, flen2, filter, qos);
     if (codes[i] !== SUBACK_FAILURE) b.log("subscribe " + conn.clientId + " " + filter + " qos " + codes[i]);

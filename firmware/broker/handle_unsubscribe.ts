@@ -3,10 +3,11 @@ import { encodeAck } from "../codec/encode";
 import { validUtf8 } from "../codec/utf8";
 import { Bytes } from "../platform";
 import { Session } from "../session/session";
-import { bytesToString } from "../topics/validate";
+
 import type { Broker } from "./broker";
 import type { Connection } from "./connection";
 import { stopReplay } from "./retained_replay";
+import { text } from "../codec/text";
 
 /** UNSUBSCRIBE [MQTT-3.10]: checked whole first, then each filter removed; always UNSUBACK [MQTT-3.10.4-5]. */
 export function handleUnsubscribe(b: Broker, conn: Connection, buf: Bytes, off: number, len: number): number {
@@ -27,7 +28,7 @@ export function handleUnsubscribe(b: Broker, conn: Connection, buf: Bytes, off: 
   p = off + 2;
   while (p < end) {
     let n = buf[p] * 256 + buf[p + 1];
-    let filter = bytesToString(buf, p + 2, n);
+    let filter = text.str(buf, p + 2, n);
     p += 2 + n;
     let i = session.filters.indexOf(filter);
     if (i < 0) continue;

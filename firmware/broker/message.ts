@@ -1,3 +1,4 @@
+import { text } from "../codec/text";
 import { Allocator, Bytes } from "../platform";
 
 /**
@@ -27,7 +28,7 @@ export function storeMessage(
   qos: number, retain: boolean,
 ): StoredMessage {
   let data = alloc.bytes(topicLen + payloadLen);
-  for (let i = 0; i < topicLen; i++) data[i] = src[topicOff + i];
-  for (let j = 0; j < payloadLen; j++) data[topicLen + j] = src[payloadOff + j];
+  text.copy(data, 0, src, topicOff, topicLen);
+  text.copy(data, topicLen, src, payloadOff, payloadLen);
   return new StoredMessage(data, topicLen, payloadLen, qos, retain);
 }

@@ -2,6 +2,7 @@ import { Bytes } from "../platform";
 import {
   CONNACK, CONNECT, DISCONNECT, PINGREQ, PINGRESP, PUBLISH, SUBACK, SUBSCRIBE, UNSUBACK, UNSUBSCRIBE,
 } from "./constants";
+import { text } from "./text";
 
 /**
  * Encoders: each writes one whole packet at `off` of `out` and returns its
@@ -36,12 +37,8 @@ function writeU16(out: Bytes, off: number, v: number): void {
 function writeString(out: Bytes, off: number, s: string): number {
   let n = s.length;
   writeU16(out, off, n);
-  for (let i = 0; i < n; i++) out[off + 2 + i] = s.charCodeAt(i);
+  text.put(s, out, off + 2);
   return n + 2;
-}
-
-function copyBytes(out: Bytes, off: number, src: Bytes, srcOff: number, len: number): void {
-  for (let i = 0; i < len; i++) out[off + i] = src[srcOff + i];
 }
 
 export function encodeConnack(out: Bytes, off: number, sessionPresent: boolean, code: number): number {
@@ -56,7 +53,8 @@ export function encodeConnack(out: Bytes, off: number, sessionPresent: boolean, 
 export function encodeAck(out: Bytes, off: number, type: number, flags: number, packetId: number): number {
   out[off] = type * 16 + flags;
   out[off + 1] = 2;
-  writeU16(out, off + 2, packetId);
+  out[off + 2] = Math.floor(packetId / 256);
+  out[off + 3] = packetId % 256;
   return 4;
 }
 
@@ -95,7 +93,8 @@ export function encodeDisconnect(out: Bytes, off: number): number {
 /** Size of a PUBLISH with this topic and payload length, fixed header included. */
 export function publishSize(topicLen: number, payloadLen: number, qos: number): number {
   let rem = 2 + topicLen + (qos > 0 ? 2 : 0) + payloadLen;
-  return 1 + remainingLengthSize(rem) + rem;
+  // remainingLengthSize written out: this is on every send, and on Espruino each resident function costs JsVars
+  return 1 + (rem < 128 ? 1 : rem < 16384 ? 2 : rem < 2097152 ? 3 : 4) + rem;
 }
 
 /**
@@ -112,15 +111,18 @@ export function encodePublish(
   let rem = 2 + topicLen + (qos > 0 ? 2 : 0) + payloadLen;
   out[off] = PUBLISH * 16 + (dup ? 8 : 0) + qos * 2 + (retain ? 1 : 0);
   let p = off + 1 + writeRemainingLength(out, off + 1, rem);
-  writeU16(out, p, topicLen);
+  // the two-byte fields written out (writeU16), as in encodeAck: both are on every send
+  out[p] = Math.floor(topicLen / 256);
+  out[p + 1] = topicLen % 256;
   p += 2;
-  copyBytes(out, p, topic, topicOff, topicLen);
+  text.copy(out, p, topic, topicOff, topicLen);
   p += topicLen;
   if (qos > 0) {
-    writeU16(out, p, packetId);
+    out[p] = Math.floor(packetId / 256);
+    out[p + 1] = packetId % 256;
     p += 2;
   }
-  copyBytes(out, p, payload, payloadOff, payloadLen);
+  text.copy(out, p, payload, payloadOff, payloadLen);
   return p + payloadLen - off;
 }
 

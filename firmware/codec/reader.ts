@@ -1,4 +1,5 @@
 import { Allocator, Bytes } from "../platform";
+import { text } from "./text";
 import { ERR_MALFORMED, ERR_NONE, ERR_TOO_LARGE, MAX_REMAINING_LENGTH } from "./constants";
 
 /** Receives each complete packet; returns an error code (ERR_NONE to go on). */
@@ -90,7 +91,7 @@ export class PacketReader {
         let h = this.have;
         // grow with what has arrived, not with what the header claims
         let dst = this.ensure(h + take);
-        for (let k = 0; k < take; k++) dst[h + k] = src[i + k];
+        text.copy(dst, h, src, i, take);
         i += take;
         this.have = h + take;
         if (this.have === this.remaining) {
@@ -106,10 +107,12 @@ export class PacketReader {
   }
 
 
-  /** True when part of a packet has been read and the rest is awaited. */
-  midPacket(): boolean {
-    return this.state !== STATE_HEADER;
+  /** 0 between packets, -1 inside a fixed header, else how many body bytes are still to come. */
+  awaiting(): number {
+    let state = this.state;
+    return state === STATE_HEADER ? 0 : state === STATE_BODY ? this.remaining - this.have : -1;
   }
+
 
   private ensure(size: number): Bytes {
     let cur = this.buf;
@@ -118,7 +121,7 @@ export class PacketReader {
     while (n < size) n = n * 2;
     if (n > this.maxPacket) n = this.maxPacket;
     let next = this.alloc.bytes(n);
-    if (cur !== undefined) for (let k = 0; k < this.have; k++) next[k] = cur[k];
+    if (cur !== undefined) text.copy(next, 0, cur, 0, this.have);
     this.buf = next;
     return next;
   }

@@ -1,4 +1,5 @@
 import { Bytes } from "../platform";
+import { text } from "./text";
 
 /**
  * Validate a UTF-8 string field in place. Refused, and so closing the
@@ -12,6 +13,8 @@ import { Bytes } from "../platform";
  * Integer arithmetic only (no bitwise operators: the core compiles to Lua 5.1).
  */
 export function validUtf8(buf: Bytes, off: number, len: number): boolean {
+  // the common case in one call: printable ASCII is valid, and native on Espruino
+  if (text.printable(buf, off, len)) return true;
   const end = off + len;
   let i = off;
   while (i < end) {

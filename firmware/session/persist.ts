@@ -1,9 +1,10 @@
 import type { Broker } from "../broker/broker";
 import { StoredMessage } from "../broker/message";
-import { bytesToString } from "../topics/validate";
+
 import { AWAIT_PUBACK, AWAIT_PUBCOMP, InFlight, Queued, Session } from "./session";
 import { retainedSet } from "../retain/store";
 import { allSessions, createSession, findSession } from "./registry";
+import { text } from "../codec/text";
 
 /**
  * Retained messages and persistent sessions as one binary string, written
@@ -40,8 +41,8 @@ export function serializeState(b: Broker): string {
   const str = (s: string): string => u16(s.length) + s;
   const message = (msg: StoredMessage): string =>
     // topic and payload as they are stored: one buffer, topic first
-    u16(msg.topicLen) + bytesToString(msg.data, 0, msg.topicLen) + u32(msg.payloadLen) +
-    bytesToString(msg.data, msg.topicLen, msg.payloadLen) + String.fromCharCode(msg.qos);
+    u16(msg.topicLen) + text.str(msg.data, 0, msg.topicLen) + u32(msg.payloadLen) +
+    text.str(msg.data, msg.topicLen, msg.payloadLen) + String.fromCharCode(msg.qos);
 
   let body = "";
   const retained = b.retained.list;
@@ -138,7 +139,7 @@ export function restoreState(b: Broker, data: string): boolean {
       if (kind === REC_RETAINED) {
         const m = message(true);
         if (m.qos > 2) return false;
-        if (!bad && apply) retainedSet(b.retained, bytesToString(m.data, 0, m.topicLen), m);
+        if (!bad && apply) retainedSet(b.retained, text.str(m.data, 0, m.topicLen), m);
       } else if (kind === REC_SESSION) {
         const id = take(u16());
         if (seen["c" + id] === true || (!apply && findSession(b.sessions, id) !== undefined)) return false;

@@ -1,3 +1,4 @@
+import { text } from "../codec/text";
 import { Bytes } from "../platform";
 
 const SLASH = 47;
@@ -6,12 +7,7 @@ const HASH = 35;
 
 /** A topic name may not be empty [MQTT-4.7.3-1] nor hold wildcards [MQTT-3.3.2-2]. */
 export function validTopicName(buf: Bytes, off: number, len: number): boolean {
-  if (len === 0) return false;
-  for (let i = off; i < off + len; i++) {
-    let c = buf[i];
-    if (c === PLUS || c === HASH) return false;
-  }
-  return true;
+  return len > 0 && text.count(buf, off, len, PLUS) === 0 && text.count(buf, off, len, HASH) === 0;
 }
 
 /**
@@ -37,27 +33,15 @@ export function validTopicFilter(buf: Bytes, off: number, len: number): boolean 
 
 /** Number of levels in a topic name or filter: separators + 1. */
 export function countLevels(buf: Bytes, off: number, len: number): number {
-  let n = 1;
-  for (let i = off; i < off + len; i++) if (buf[i] === SLASH) n++;
-  return n;
+  return text.count(buf, off, len, SLASH) + 1;
 }
 
-/** Binary string from bytes: for client ids, filters and names kept per connection, never per message. */
+/** Binary string from bytes (text.str: the core calls that directly). */
 export function bytesToString(buf: Bytes, off: number, len: number): string {
-  // short pieces first, then joined: keeps concatenation linear on every runtime
-  let s = "";
-  let piece = "";
-  for (let i = 0; i < len; i++) {
-    piece += String.fromCharCode(buf[off + i]);
-    if (piece.length === 64) {
-      s += piece;
-      piece = "";
-    }
-  }
-  return s + piece;
+  return text.str(buf, off, len);
 }
 
-/** Copy a binary string into bytes at `off`. */
+/** Copy a binary string into bytes at `off` (text.put). */
 export function stringToBytes(s: string, out: Bytes, off: number): void {
-  for (let i = 0; i < s.length; i++) out[off + i] = s.charCodeAt(i);
+  text.put(s, out, off);
 }

@@ -33,7 +33,7 @@ export const FUZZ_PROFILE: BoardProfile = {
   name: "fuzz", maxClients: 6, maxPacketSize: 512, maxPayloadSize: 0, maxTopicLength: 64, maxTopicLevels: 6,
   maxClientIdLength: 32, maxSubscriptionsPerClient: 4, maxSubscriptions: 12, maxInflight: 2, maxQueued: 4,
   maxSessions: 4, maxRetained: 4, maxRetainedBytes: 256, maxIncomingQos2: 2, readerKeepBytes: 64, maxSendQueueBytes: 512,
-  maxConnectingBytes: 1024,
+  maxConnectingBytes: 1024, maxRoutes: 3,
   connectTimeoutMs: 3000, tickMs: 100, persistIntervalMs: 1000, sysIntervalMs: 0, memoryBudget: 0,
   stallTimeoutMs: 2000, maxTakeovers: 3, takeoverWindowMs: 5000, maxAuthFailures: 3, authFailureWindowMs: 5000,
   authBackoffMs: 5000,
@@ -56,7 +56,7 @@ const alloc = { bytes: (n: number) => new Uint8Array(n) };
 export interface Framer {
   readonly buf: Bytes | undefined;
   feed(src: Bytes, off: number, len: number, sink: PacketSink): number;
-  midPacket(): boolean;
+  awaiting(): number;
 }
 
 export type FramerFactory = (maxPacket: number) => Framer;
@@ -87,7 +87,7 @@ function frame(data: Uint8Array, cuts: number[], maxPacket: number, makeReader: 
     at = cut;
     if (err !== ERR_NONE) break;
   }
-  out.push("end:" + err + ":" + (err === ERR_NONE ? reader.midPacket() : "-"));
+  out.push("end:" + err + ":" + (err === ERR_NONE ? (reader.awaiting() !== 0) : "-"));
   return out;
 }
 

@@ -243,7 +243,7 @@ function framing(alloc: Allocator, out: string[]): void {
       let n = stream.length - off < steps[s] ? stream.length - off : steps[s];
       err = reader.feed(whole, off, n, sink);
     }
-    out.push("frame-step " + steps[s] + " " + err + " " + sink.lines.length + " " + reader.midPacket());
+    out.push("frame-step " + steps[s] + " " + err + " " + sink.lines.length + " " + (reader.awaiting() !== 0));
     for (let i = 0; i < sink.lines.length; i++) out.push("  " + sink.lines[i]);
   }
   // limits: too large by header, malformed length, a sink error

@@ -149,7 +149,7 @@ export class PacketDecoder implements PacketSink {
 export function decodeAll(bytes: Uint8Array): Packet[] {
   const d = new PacketDecoder();
   const out = d.feed(bytes);
-  assert.is(d.reader.midPacket(), false, "stream ends mid-packet");
+  assert.is(d.reader.awaiting() !== 0, false, "stream ends mid-packet");
   return out;
 }
 

@@ -55,7 +55,7 @@ function frameAndDecode(bytes: Uint8Array, cuts: number[]): Packet[] {
     if (e !== ERR_NONE) throw new Error("error " + e);
     prev = c;
   }
-  assert.is(r.midPacket(), false);
+  assert.is((r.awaiting() !== 0), false);
   return out;
 }
 

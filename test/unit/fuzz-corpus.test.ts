@@ -116,7 +116,7 @@ const dropsAByteAtTheSplit: FramerFactory = (maxPacket) => {
     feed(src: Bytes, off: number, len: number, sink: PacketSink): number {
       return feeds++ > 0 && len > 0 ? real.feed(src, off + 1, len - 1, sink) : real.feed(src, off, len, sink);
     },
-    midPacket: () => real.midPacket(),
+    awaiting: () => real.awaiting(),
   };
 };
 
@@ -131,7 +131,7 @@ const forgetsAcrossFeeds: FramerFactory = (maxPacket) => {
       real = coreReader(maxPacket);
       return real.feed(src, off, len, sink);
     },
-    midPacket: () => real.midPacket(),
+    awaiting: () => real.awaiting(),
   };
 };
 
