@@ -72,6 +72,12 @@ export interface BoardProfile {
    */
   maxBridgeQueued?: number;
   maxBridgeQueuedBytes?: number;
+  /**
+   * Topics whose routing is kept (broker/route_cache.ts): the next PUBLISH to
+   * one skips its checks and the matching. 0 = none (the desktop, where the
+   * checks cost less than the lookup).
+   */
+  maxRoutes: number;
 }
 
 /** Fields a profile JSON must carry, for validating boards/*.json. */
@@ -81,7 +87,7 @@ export const PROFILE_FIELDS: string[] = [
   "maxQueued", "maxSessions", "maxRetained", "maxRetainedBytes", "maxIncomingQos2",
   "readerKeepBytes", "maxSendQueueBytes", "maxConnectingBytes", "connectTimeoutMs", "tickMs", "persistIntervalMs", "sysIntervalMs", "memoryBudget",
   "stallTimeoutMs", "maxTakeovers", "takeoverWindowMs", "maxAuthFailures", "authFailureWindowMs", "authBackoffMs",
-  "maxBridgeQueued", "maxBridgeQueuedBytes",
+  "maxBridgeQueued", "maxBridgeQueuedBytes", "maxRoutes",
 ];
 
 /**

@@ -37,9 +37,10 @@ export interface BuildOptions {
  */
 const COLD_ROOTS = [
   "handleConnect", "handleSubscribe", "handleUnsubscribe", "handleDisconnect", "handlePingreq",
-  "retainMessage", "publishWill", "publishSys", "guardTick", "errorName", "recordRoute",
+  "retainMessage", "publishWill", "publishSys", "guardTick", "errorName",
   "serializeState", "validState", "restoreState", "continueReplays", "feedConnecting",
-  "connectPacketLimit",
+  "connectPacketLimit", "keepRoute", "installText",
+  "validUtf8", "newSubscriptionIndex",
 ];
 
 export function buildEspruino(opts: BuildOptions = {}): string {

@@ -9,8 +9,9 @@ import type { Broker } from "../broker/broker";
 import { retainMessage, routePublish } from "../broker/deliver";
 import { Bytes, Link } from "../platform";
 import { filterMatchesBytes, filterMatchesString } from "../topics/match";
-import { bytesToString } from "../topics/validate";
+
 import { BRIDGE_IN, BRIDGE_OUT, BridgeConfig } from "./types";
+import { text } from "../codec/text";
 
 /**
  * A bridge: this broker as a client of another (mosquitto's bridge.c). It
@@ -128,9 +129,9 @@ export class Bridge implements PacketSink {
       if (t.direction === BRIDGE_IN) continue;
       const filter = t.localPrefix + t.pattern;
       if (!filterMatchesBytes(filter, src, topicOff, topicLen)) continue;
-      const local = bytesToString(src, topicOff, topicLen);
+      const local = text.str(src, topicOff, topicLen);
       const remote = t.remotePrefix + local.substring(t.localPrefix.length);
-      this.enqueue(remote, bytesToString(src, payloadOff, payloadLen), qos < t.qos ? qos : t.qos, retain);
+      this.enqueue(remote, text.str(src, payloadOff, payloadLen), qos < t.qos ? qos : t.qos, retain);
       return;
     }
   }
@@ -186,7 +187,7 @@ export class Bridge implements PacketSink {
     const before = b.bridgeFrom;
     b.bridgeFrom = this;
     b.bridgeRetain = retain;
-    routePublish(b, buf, 0, tl, tl, payload.length, qos, undefined, undefined);
+    routePublish(b, buf, 0, tl, tl, payload.length, qos, undefined, undefined, undefined);
     b.bridgeFrom = before;
   }
 
@@ -484,11 +485,11 @@ export class Bridge implements PacketSink {
         const t = topics[i];
         if (t.direction === BRIDGE_OUT) continue;
         if (!filterMatchesBytes(t.remotePrefix + t.pattern, buf, off + 2, tl)) continue;
-        const remote = bytesToString(buf, off + 2, tl);
+        const remote = text.str(buf, off + 2, tl);
         const local = t.localPrefix + remote.substring(t.remotePrefix.length);
         if (local.length === 0) break;
         this.stats.received++;
-        this.publishLocal(local, bytesToString(buf, p, end - p), qos, retain);
+        this.publishLocal(local, text.str(buf, p, end - p), qos, retain);
         break;
       }
     }

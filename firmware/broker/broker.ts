@@ -17,7 +17,7 @@ import { AWAIT_CONNECT, CLOSED, CONNECTED, Connection, PacketHandler } from "./c
 import { feedConnecting } from "./connecting";
 import { publishWill, pump } from "./deliver";
 import { continueReplays } from "./retained_replay";
-import { RawRoute } from "./raw_route";
+import { Route } from "./route_cache";
 import { Guard, guardTick } from "./guard";
 import { handleAck } from "./handle_acks";
 import { handleConnect } from "./handle_connect";
@@ -75,18 +75,9 @@ export class Broker implements PacketHandler {
   targets: Session[] = [];
   /** Flood and slow-consumer counters (guard.ts). */
   guard: Guard = { records: [], stalled: {}, takeoversRefused: 0, loginsBlocked: 0, slowClosed: 0 };
-  /**
-   * Moves on whenever who receives what may have changed (a CONNECT,
-   * SUBSCRIBE, UNSUBSCRIBE, a connection ending): a RawRoute recorded before
-   * is no longer used (raw_route.ts).
-   */
-  routeGen = 0;
-  /** The connection an adapter wants its next QoS 0 PUBLISH's route recorded for (-1: none). */
-  routeWanted = -1;
-  /** The route recorded for routeWanted; the adapter takes it. */
-  recorded: RawRoute | undefined = undefined;
-  /** Scratch for the connection ids a recorded publish goes to. */
-  routeIds: number[] = [];
+  /** Kept routes by "t" + topic (route_cache.ts), and how many. */
+  routes: { [key: string]: Route } = {};
+  routeCount = 0;
   /** What the readers of connections that have not finished CONNECT hold, together (maxConnectingBytes). */
   connectingBytes = 0;
   /*
@@ -212,11 +203,15 @@ export class Broker implements PacketHandler {
     if (conn.state === AWAIT_CONNECT) {
       // the first packet must be CONNECT [MQTT-3.1.0-1]
       if (type !== CONNECT) return ERR_PROTOCOL;
-      this.routeGen++;
+      this.routes = {};
+      this.routeCount = 0;
       return handleConnect(this, conn, flags, buf, off, len);
     }
-    // what may change who receives what (raw_route.ts); the others (PUBLISH, acks, PINGREQ) do not
-    if (type !== PUBLISH && (type < PUBACK || type > PUBCOMP) && type !== PINGREQ) this.routeGen++;
+    // what may change who receives what (route_cache.ts); the others (PUBLISH, acks, PINGREQ) do not
+    if (type !== PUBLISH && (type < PUBACK || type > PUBCOMP) && type !== PINGREQ) {
+      this.routes = {};
+      this.routeCount = 0;
+    }
     // a second CONNECT is a protocol violation [MQTT-3.1.0-2]
     if (type === CONNECT) return ERR_PROTOCOL;
     // what only a server sends (CONNACK, SUBACK, UNSUBACK, PINGRESP) and the reserved types 0 and 15
@@ -251,7 +246,9 @@ export class Broker implements PacketHandler {
    */
   disconnect(conn: Connection, reason: number): void {
     if (conn.state === CLOSED) return;
-    this.routeGen++;
+    // who receives what may change: every kept route goes (route_cache.ts)
+    this.routes = {};
+    this.routeCount = 0;
     let wasConnected = conn.state === CONNECTED;
     // what it held before CONNECT is given back (connecting.ts counts it)
     let held = conn.reader.buf;

@@ -6,11 +6,13 @@ import { Bytes } from "../platform";
 import {
   AWAIT_PUBACK, AWAIT_PUBCOMP, AWAIT_PUBREC, InFlight, Queued, Session,
 } from "../session/session";
-import { bytesToString } from "../topics/validate";
+
 import type { Broker } from "./broker";
 import type { Connection } from "./connection";
 import { StoredMessage, storeMessage } from "./message";
 import { retainedRemove, retainedSet } from "../retain/store";
+import { Route } from "./route_cache";
+import { text } from "../codec/text";
 
 const DOLLAR = 36;
 
@@ -21,18 +23,29 @@ const DOLLAR = 36;
  * same bytes go to every receiver; a QoS 1/2 message is stored once and shared
  * by every session that queues it. `stored` is passed when the message is
  * already kept (a will); otherwise it is copied from `src` only if some
- * receiver needs it beyond this call. `rawIds`, when given, collects the
- * connections a QoS 0 publish went to as received (raw_route.ts). Returns
- * how many subscriptions matched.
+ * receiver needs it beyond this call. Receivers come from `known`, a route
+ * kept for the topic (route_cache.ts), or else from matching, and then
+ * `keep`, when given, records them. Returns how many subscriptions matched.
  */
 export function routePublish(
   b: Broker, src: Bytes, topicOff: number, topicLen: number, payloadOff: number, payloadLen: number,
-  qos: number, stored: StoredMessage | undefined, rawIds: number[] | undefined,
+  qos: number, stored: StoredMessage | undefined, known: Route | undefined, keep: Route | undefined,
 ): number {
   if (b.bridgeOut !== undefined) b.bridgeOut(b, src, topicOff, topicLen, payloadOff, payloadLen, qos);
-  let targets = b.targets;
-  let n = b.topics.match(src, topicOff, topicLen, targets);
-  if (n === 0) return 0;
+  let targets: Session[];
+  let n: number;
+  let matched: number;
+  if (known !== undefined) {
+    targets = known.to;
+    n = targets.length;
+    matched = known.matched;
+  } else {
+    targets = b.targets;
+    n = b.topics.match(src, topicOff, topicLen, targets);
+    matched = n;
+    if (keep !== undefined) keep.matched = n;
+  }
+  if (matched === 0) return 0;
   b.stats.publishReceived++;
   let zeroLen = -1;
   // a QoS 0 publish as received: its length-prefixed topic is followed by its payload
@@ -40,14 +53,22 @@ export function routePublish(
     src[topicOff - 2] * 256 + src[topicOff - 1] === topicLen;
   for (let i = 0; i < n; i++) {
     let s = targets[i];
-    if (s === b.noLocal) continue;
-    let q = s.matchQos < qos ? s.matchQos : qos;
-    if (s.acl !== undefined && !aclAllowsTopic(s.acl, src, topicOff, topicLen, ACCESS_READ)) continue;
+    let granted: number;
+    if (known !== undefined) {
+      granted = known.qos[i];
+    } else {
+      if (s === b.noLocal) continue;
+      if (s.acl !== undefined && !aclAllowsTopic(s.acl, src, topicOff, topicLen, ACCESS_READ)) continue;
+      granted = s.matchQos;
+      if (keep !== undefined) {
+        keep.to.push(s);
+        keep.qos.push(granted);
+      }
+    }
+    let q = granted < qos ? granted : qos;
     if (q === 0) {
       // QoS 0 goes to connected clients only; an offline session does not queue it
       if (s.connId < 0) continue;
-      // a receiver of the route even when dropped now: its queue is looked at per packet
-      if (raw && rawIds !== undefined) rawIds.push(s.connId);
       if (b.transport.queued(s.connId) > b.profile.maxSendQueueBytes) {
         b.stats.publishDropped++;
         continue;
@@ -80,8 +101,8 @@ export function routePublish(
     }
   }
   // let go of the sessions: the scratch list must not keep them alive
-  for (let k = 0; k < n; k++) targets[k] = undefined as unknown as Session;
-  return n;
+  if (known === undefined) for (let k = 0; k < n; k++) targets[k] = undefined as unknown as Session;
+  return matched;
 }
 
 /*
@@ -130,7 +151,9 @@ function sendNew(b: Broker, s: Session, msg: StoredMessage, qos: number, retain:
   let id = s.allocPacketId();
   let f = new InFlight(msg, id, qos, retain, qos === 1 ? AWAIT_PUBACK : AWAIT_PUBREC);
   s.inflight.push(f);
-  let len = encodeStored(b, msg, qos, retain, false, id);
+  // encodeStored written out: the hot path's only use of it, and on Espruino a resident function costs JsVars
+  let out = b.txFor(publishSize(msg.topicLen, msg.payloadLen, qos));
+  let len = encodePublish(out, 0, qos, retain, false, id, msg.data, 0, msg.topicLen, msg.data, msg.topicLen, msg.payloadLen);
   b.stats.publishSent++;
   b.send(s.connId, len);
 }
@@ -187,7 +210,7 @@ export function publishWill(b: Broker, conn: Connection): void {
   if (conn.acl !== undefined && !aclAllowsTopic(conn.acl, will.data, 0, will.topicLen, ACCESS_WRITE)) return;
   if (will.retain) retainMessage(b, will.data, 0, will.topicLen, will.topicLen, will.payloadLen, will.qos, will);
   if (b.bridgeOut !== undefined) b.bridgeRetain = will.retain;
-  routePublish(b, will.data, 0, will.topicLen, will.topicLen, will.payloadLen, will.qos, will.qos > 0 ? will : undefined, undefined);
+  routePublish(b, will.data, 0, will.topicLen, will.topicLen, will.payloadLen, will.qos, will.qos > 0 ? will : undefined, undefined, undefined);
 }
 
 /**
@@ -198,7 +221,7 @@ export function retainMessage(
   b: Broker, src: Bytes, topicOff: number, topicLen: number, payloadOff: number, payloadLen: number,
   qos: number, stored: StoredMessage | undefined,
 ): boolean {
-  let topic = bytesToString(src, topicOff, topicLen);
+  let topic = text.str(src, topicOff, topicLen);
   if (payloadLen === 0) {
     retainedRemove(b.retained, topic);
     return true;

@@ -4,18 +4,23 @@ import { ERR_MALFORMED, ERR_NONE, ERR_PROTOCOL, PUBACK, PUBREC } from "../codec/
 import { encodeAck } from "../codec/encode";
 import { validUtf8 } from "../codec/utf8";
 import { Bytes } from "../platform";
-import { countLevels, validTopicName } from "../topics/validate";
 import type { Broker } from "./broker";
 import type { Connection } from "./connection";
 import { retainMessage, routePublish } from "./deliver";
-import { recordRoute } from "./raw_route";
+import { findRoute, keepRoute, Route } from "./route_cache";
+import { text } from "../codec/text";
 
 const DOLLAR = 36;
+const SLASH = 47;
+const PLUS = 43;
+const HASH = 35;
 
 /**
  * PUBLISH from a client [MQTT-3.3]. A message the broker will not take (ACL,
  * `$` topics, over a limit) is dropped but still acknowledged, so a QoS 1/2
- * publisher does not resend it forever (mosquitto does the same).
+ * publisher does not resend it forever (mosquitto does the same). A topic
+ * whose route is kept (route_cache.ts) skips the checks that depend on the
+ * topic alone, and the matching.
  */
 export function handlePublish(b: Broker, conn: Connection, flags: number, buf: Bytes, off: number, len: number): number {
   let qos = Math.floor(flags / 2) % 4;
@@ -29,8 +34,20 @@ export function handlePublish(b: Broker, conn: Connection, flags: number, buf: B
   let p = topicOff + topicLen;
   let end = off + len;
   if (p > end) return ERR_MALFORMED;
-  if (!validUtf8(buf, topicOff, topicLen)) return ERR_MALFORMED; // [MQTT-3.3.2-1]
-  if (!validTopicName(buf, topicOff, topicLen)) return ERR_PROTOCOL; // [MQTT-3.3.2-2], [MQTT-4.7.3-1]
+  // routes are kept where the profile asks, and never for a bridge (which must see every message)
+  let topic: string | undefined = undefined;
+  let route: Route | undefined = undefined;
+  if (b.profile.maxRoutes > 0 && b.bridgeOut === undefined && conn.protocolLevel < 128) {
+    topic = text.str(buf, topicOff, topicLen);
+    route = findRoute(b, conn, topic);
+  }
+  if (route === undefined) {
+    // printable ASCII first, one native call on Espruino; the full check (cold there) for the rest
+    if (!text.printable(buf, topicOff, topicLen) && !validUtf8(buf, topicOff, topicLen)) return ERR_MALFORMED; // [MQTT-3.3.2-1]
+    // no wildcards in a name [MQTT-3.3.2-2], and not empty [MQTT-4.7.3-1] (topics/validate.ts, written
+    // out: on Espruino every resident function costs JsVars)
+    if (topicLen === 0 || text.count(buf, topicOff, topicLen, PLUS) > 0 || text.count(buf, topicOff, topicLen, HASH) > 0) return ERR_PROTOCOL;
+  }
   let packetId = 0;
   if (qos > 0) {
     if (p + 2 > end) return ERR_MALFORMED;
@@ -49,37 +66,36 @@ export function handlePublish(b: Broker, conn: Connection, flags: number, buf: B
     return ERR_NONE;
   }
   let payloadLen = end - p;
-  if (accepts(b, conn, buf, topicOff, topicLen, payloadLen)) {
-    if (qos === 2) {
-      if (session.incomingQos2.length >= b.profile.maxIncomingQos2) return ERR_PROTOCOL;
-      session.incomingQos2.push(packetId);
-    }
+  let profile = b.profile;
+  // what the broker takes [mosquitto: handle__publish]: within the limits, not in `$` topics (they
+  // belong to the broker), and where the publisher's ACL lets it write; a known route passed all but
+  // the payload's size already
+  let taken = profile.maxPayloadSize === 0 || payloadLen <= profile.maxPayloadSize;
+  if (taken && route === undefined) {
+    taken = topicLen <= profile.maxTopicLength && text.count(buf, topicOff, topicLen, SLASH) < profile.maxTopicLevels &&
+      buf[topicOff] !== DOLLAR && (conn.acl === undefined || aclAllowsTopic(conn.acl, buf, topicOff, topicLen, ACCESS_WRITE));
+  }
+  if (taken && qos === 2) {
+    if (session.incomingQos2.length >= profile.maxIncomingQos2) return ERR_PROTOCOL;
+    session.incomingQos2.push(packetId);
+    // PUBREC before the onward PUBLISH, as mosquitto answers, on every runtime [MQTT-4.3.3-2]
+    b.send(conn.id, encodeAck(b.tx, 0, PUBREC, 0, packetId));
+  }
+  if (taken) {
     if (retain) retainMessage(b, buf, topicOff, topicLen, p, payloadLen, qos, undefined);
-    // an adapter asked what this connection's QoS 0 stream does (raw_route.ts)
-    // (not with a bridge: what the fast path forwards would not reach it)
-    let record = qos === 0 && !retain && b.routeWanted === conn.id && b.bridgeOut === undefined;
     if (b.bridgeOut !== undefined) b.bridgeRetain = retain;
     // a bridge (CONNECT level 0x84) does not get its own messages back, as from mosquitto
     let bridged = conn.protocolLevel > 127;
     if (bridged) b.noLocal = session;
-    let matched = routePublish(b, buf, topicOff, topicLen, p, payloadLen, qos, undefined, record ? b.routeIds : undefined);
+    let keep: Route | undefined = route === undefined && topic !== undefined
+      ? { to: [], qos: [], matched: 0, writers: undefined, out: undefined } : undefined;
+    routePublish(b, buf, topicOff, topicLen, p, payloadLen, qos, undefined, route, keep);
     if (bridged) b.noLocal = undefined;
-    if (record) recordRoute(b, buf, off, len, topicLen, b.routeIds, matched > 0);
+    if (keep !== undefined) keepRoute(b, conn, topic as string, keep);
   } else {
     b.stats.publishDropped++;
+    if (qos === 2) b.send(conn.id, encodeAck(b.tx, 0, PUBREC, 0, packetId)); // [MQTT-4.3.3-2]
   }
   if (qos === 1) b.send(conn.id, encodeAck(b.tx, 0, PUBACK, 0, packetId)); // [MQTT-4.3.2-2]
-  else if (qos === 2) b.send(conn.id, encodeAck(b.tx, 0, PUBREC, 0, packetId)); // [MQTT-4.3.3-2]
   return ERR_NONE;
-}
-
-function accepts(b: Broker, conn: Connection, buf: Bytes, topicOff: number, topicLen: number, payloadLen: number): boolean {
-  let profile = b.profile;
-  if (topicLen > profile.maxTopicLength) return false;
-  if (countLevels(buf, topicOff, topicLen) > profile.maxTopicLevels) return false;
-  if (profile.maxPayloadSize > 0 && payloadLen > profile.maxPayloadSize) return false;
-  // `$` topics belong to the broker ($SYS): clients do not write there
-  if (buf[topicOff] === DOLLAR) return false;
-  if (conn.acl !== undefined && !aclAllowsTopic(conn.acl, buf, topicOff, topicLen, ACCESS_WRITE)) return false;
-  return true;
 }

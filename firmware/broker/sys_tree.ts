@@ -1,10 +1,11 @@
 import { filterMatchesBytes } from "../topics/match";
-import { stringToBytes } from "../topics/validate";
+
 import type { Broker } from "./broker";
 import { CONNECTED } from "./connection";
 import { deliverOne, routePublish } from "./deliver";
 import { StoredMessage } from "./message";
 import { Session } from "../session/session";
+import { text } from "../codec/text";
 
 export const BROKER_VERSION = "esp-mqtt-broker 0.1.0";
 
@@ -125,9 +126,9 @@ export function publishSys(b: Broker): void {
   b.sysPublishedAt = now;
   sysTree(b, (topic, value) => {
     const buf = b.platform.alloc.bytes(topic.length + value.length);
-    stringToBytes(topic, buf, 0);
-    stringToBytes(value, buf, topic.length);
-    routePublish(b, buf, 0, topic.length, topic.length, value.length, 0, undefined, undefined);
+    text.put(topic, buf, 0);
+    text.put(value, buf, topic.length);
+    routePublish(b, buf, 0, topic.length, topic.length, value.length, 0, undefined, undefined, undefined);
   });
 }
 
@@ -141,9 +142,9 @@ export function deliverSysTo(b: Broker, session: Session, filter: string): void 
   sysTree(b, (topic, value) => {
     if (session.connId < 0 || b.transport.queued(session.connId) > b.profile.maxSendQueueBytes) return;
     const data = b.platform.alloc.bytes(topic.length + value.length);
-    stringToBytes(topic, data, 0);
+    text.put(topic, data, 0);
     if (!filterMatchesBytes(filter, data, 0, topic.length)) return;
-    stringToBytes(value, data, topic.length);
+    text.put(value, data, topic.length);
     deliverOne(b, session, new StoredMessage(data, topic.length, value.length, 0, true), 0, true);
   });
 }

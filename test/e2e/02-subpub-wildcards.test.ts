@@ -31,7 +31,7 @@ function topicsOf(list: { topic: string }[]): string[] {
 /** A message the broker itself publishes (as it would for $SYS), routed by the core. */
 function brokerPublish(topic: string, payload: string): void {
   const bytes = Buffer.from(topic + payload, "latin1");
-  routePublish(b.running.broker, bytes, 0, topic.length, topic.length, payload.length, 0, undefined, undefined);
+  routePublish(b.running.broker, bytes, 0, topic.length, topic.length, payload.length, 0, undefined, undefined, undefined);
 }
 
 test("plain topic: a subscriber gets exactly the payload, QoS 0", async () => {

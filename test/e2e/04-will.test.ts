@@ -156,7 +156,7 @@ test("a will on a '$' topic is not published: clients cannot write into $SYS, no
   // fence: a message the broker itself publishes on $SYS comes after anything the will would have sent
   const t = "$SYS/e2e/" + unique("fence");
   const bytes = Buffer.from(t + "fence", "latin1");
-  routePublish(b.running.broker, bytes, 0, t.length, t.length, 5, 0, undefined, undefined);
+  routePublish(b.running.broker, bytes, 0, t.length, t.length, 5, 0, undefined, undefined, undefined);
   const before = await sys.inbox.until((m) => m.topic === t, "the broker's own $SYS message");
   assert.equal(before.filter((m) => m.payload === "spoofed"), []);
 });

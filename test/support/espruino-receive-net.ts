@@ -93,7 +93,7 @@ export function receivePath(net: SimNetwork, seed: number, congestedShare = 0.1,
           net.send(id, bytes, 0, bytes.length);
         },
       };
-      rx["r" + id] = { conn: b.connection(id) as Connection, route: undefined, outs: [], keys: [], pend: "" };
+      rx["r" + id] = { conn: b.connection(id) as Connection, pend: "" };
       return id;
     },
     data(id: number, buf: Bytes, off: number, len: number): void {

@@ -284,6 +284,8 @@ export function soakProfile(clients: number): BoardProfile {
     takeoverWindowMs: 10000,
     tickMs: 250,
     sysIntervalMs: 0,
+    // routes kept as on a board (route_cache.ts), few enough that the table fills and starts again
+    maxRoutes: 8,
   };
 }
 

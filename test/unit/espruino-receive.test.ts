@@ -56,7 +56,7 @@ class Wire implements Transport {
 
 /** What main.ts makes for each socket. */
 function newReceiver(b: Broker, id: number): Receiver {
-  return { conn: b.connection(id)!, route: undefined, outs: [], keys: [], pend: "" };
+  return { conn: b.connection(id)!, pend: "" };
 }
 
 /** Espruino's Uint8Array.set(binaryString, offset), which Node's does not have. */
@@ -90,7 +90,8 @@ interface Side {
 }
 
 function side(fast: boolean, congestedEvery: number): Side {
-  const profile = loadProfile("espruino-linux");
+  // the reference parses every packet and keeps no routes
+  const profile = { ...loadProfile("espruino-linux"), maxRoutes: fast ? 16 : 0 };
   const wire = new Wire();
   const b = new Broker(defaultConfig(profile), nodePlatform(() => {}, () => 1000), wire);
   const chunk = espruinoChunk(536);
@@ -213,15 +214,19 @@ test("fast path: no route before a QoS 0 publish, and a SUBSCRIBE elsewhere reti
   }
   const [p, q] = ids;
   s.feed(q, bin(subscribeBytes(1, ["a"], [0])));
-  assert.is(s.rx[p].route, undefined);
+  assert.is(s.b.routeCount, 0);
   s.feed(p, bin(publishBytes("a", "1", 0)));
-  const route = s.rx[p].route;
+  const route = s.b.routes["ta"];
   assert.ok(route !== undefined, "no route after a QoS 0 publish");
-  assert.equal(route!.ids, [q]);
+  assert.equal(route.to.map((x) => x.connId), [q]);
   s.wire.rawWrites = 0;
   s.feed(p, bin(publishBytes("a", "2", 0)) + bin(publishBytes("a", "3", 0)));
   assert.is(s.wire.rawWrites, 1, "two packets, one write");
+  s.wire.rawWrites = 0;
+  s.feed(p, bin(publishBytes("a", "4", 0)) + bin(publishBytes("a", "55", 0)));
+  assert.is(s.wire.rawWrites, 2, "another length, the same route");
   s.feed(q, bin(unsubscribeBytes(2, ["a"])));
+  assert.is(s.b.routeCount, 0, "UNSUBSCRIBE kept the routes");
   s.wire.rawWrites = 0;
   const before = s.wire.out[q].length;
   s.feed(p, bin(publishBytes("a", "4", 0)));

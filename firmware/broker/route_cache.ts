@@ -1,0 +1,110 @@
+import { AclRule } from "../auth/types";
+import { Session } from "../session/session";
+import type { Broker } from "./broker";
+import type { Connection } from "./connection";
+
+/**
+ * What routing a PUBLISH to one topic decided, kept per topic so the next
+ * PUBLISH there skips the work: on Espruino checking a topic and matching
+ * it against every filter costs milliseconds of interpreted code, a lookup
+ * by string key microseconds of native code.
+ *
+ * Why it is exact: every check on a PUBLISH but its payload size (UTF-8,
+ * wildcards, topic limits, `$`, the publisher's write ACL) and who receives
+ * it (the subscriptions, their QoS, each receiver's read ACL, who is
+ * online) depend on the topic and on nothing that can change without a
+ * CONNECT, SUBSCRIBE, UNSUBSCRIBE or a connection ending, and each of those
+ * empties Broker.routes. Only what depends on the
+ * packet stays per packet: its QoS (each receiver gets the lower of it and
+ * the route's), its payload size, and packet ids and acks, per session.
+ *
+ * Bounded by the profile's maxRoutes; full, the table starts again empty.
+ * Off (maxRoutes 0) on the desktop, where the checks cost less than making
+ * the key, and with a bridge, which must see every message.
+ */
+export interface Route {
+  /** Receivers after their read ACL, each once. */
+  to: Session[];
+  /** The QoS each was granted (its highest matching subscription). */
+  qos: number[];
+  /** Subscriptions that matched, before read ACLs: for the counters. */
+  matched: number;
+  /** ACLs of publishers seen allowed to write here (undefined until one with an ACL publishes). */
+  writers: AclRule[][] | undefined;
+  /** The adapter's own handles for `to` (its sockets), made at its first use. */
+  out: unknown;
+}
+
+/**
+ * The route of every topic nobody subscribes to, shared: a house has more
+ * topics than listeners, and each kept route costs a board a dozen JsVars.
+ * Never given writers (keepRoute replaces it for a publisher with an ACL).
+ */
+let unheard: Route | undefined = undefined;
+
+/**
+ * The route a PUBLISH from `conn` to `topic` (a binary string) takes, when
+ * it is known and the publisher may write there; undefined otherwise (the
+ * packet then goes through every check, and its route is kept).
+ */
+export function findRoute(b: Broker, conn: Connection, topic: string): Route | undefined {
+  let r = b.routes["t" + topic];
+  if (r === undefined) return undefined;
+  let acl = conn.acl;
+  if (acl === undefined) return r;
+  let w = r.writers;
+  if (w !== undefined) for (let i = 0; i < w.length; i++) if (w[i] === acl) return r;
+  return undefined;
+}
+
+/**
+ * Keep `route` (a literal routePublish filled: on Espruino a class's
+ * constructor stays resident) for `topic`, as found allowed for `conn` to
+ * write.
+ */
+export function keepRoute(b: Broker, conn: Connection, topic: string, route: Route): void {
+  let key = "t" + topic;
+  let known = b.routes[key];
+  if (known !== undefined && known === unheard && conn.acl !== undefined) {
+    // the shared route takes no writers: this topic gets one of its own
+    b.routes[key] = route;
+    route.writers = [conn.acl];
+    return;
+  }
+  if (known !== undefined) {
+    // known, but not yet for this publisher's ACL
+    if (conn.acl !== undefined) {
+      if (known.writers === undefined) known.writers = [];
+      if (known.writers.length < b.profile.maxClients) known.writers.push(conn.acl);
+    }
+    return;
+  }
+  if (b.routeCount >= b.profile.maxRoutes) {
+    b.routes = {};
+    b.routeCount = 0;
+  }
+  if (conn.acl !== undefined) route.writers = [conn.acl];
+  else if (route.matched === 0) {
+    // made at first use: an idle board holds none
+    if (unheard === undefined) unheard = route;
+    route = unheard;
+  }
+  b.routes[key] = route;
+  b.routeCount++;
+}
+
+/**
+ * The adapter forwarded `count` QoS 0 packets of `route` from `conn`
+ * itself, `bytes` in all, the same bytes to each of `sent` receivers: count
+ * them, and the publisher's keepalive, as routing them would have.
+ */
+export function routedRaw(b: Broker, conn: Connection, route: Route, count: number, bytes: number, sent: number): void {
+  let stats = b.stats;
+  stats.messagesReceived += count;
+  stats.bytesReceived += bytes;
+  if (route.matched > 0) stats.publishReceived += count;
+  stats.publishSent += count * sent;
+  stats.messagesSent += count * sent;
+  stats.bytesSent += bytes * sent;
+  conn.lastReceived = b.platform.now();
+}
