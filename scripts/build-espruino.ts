@@ -9,6 +9,7 @@ import * as path from "node:path";
 import { buildSync, transformSync } from "esbuild";
 import * as ts from "typescript";
 import { ColdReport, dropUnused, inlineConstants, moveColdCode } from "./espruino-shrink";
+import { coldToFiles } from "./espruino-cold-files";
 import { checkEspruinoSource } from "./espruino-check";
 import { mangleRegExp } from "./espruino-mangle";
 
@@ -36,11 +37,15 @@ export interface BuildOptions {
  * What only they use goes cold with them (scripts/espruino-cold.ts).
  */
 const COLD_ROOTS = [
-  "handleConnect", "handleSubscribe", "handleUnsubscribe", "handleDisconnect", "handlePingreq",
-  "retainMessage", "publishWill", "publishSys", "guardTick", "errorName",
-  "serializeState", "validState", "restoreState", "continueReplays", "feedConnecting",
-  "connectPacketLimit", "keepRoute", "installText",
-  "validUtf8", "newSubscriptionIndex",
+  // in the order of the factory's cases, which Espruino reaches by reading past every case
+  // before: what runs per packet and is small first, what runs once last
+  "handlePingreq", "keepRoute", "handleDisconnect", "validUtf8", "feedConnecting", "connectPacketLimit",
+  "continueReplays", "handleUnsubscribe", "retainMessage", "handleSubscribe", "handleConnect",
+  // what a SUBSCRIBE or CONNECT needs only with ACLs, passwords, a session to resume, $SYS, a flood
+  "aclAllowsSubscribe", "deliverSysTo", "compileAcl", "checkPassword", "resume", "loginBlocked",
+  "loginFailed", "takeoverStorm",
+  "errorName", "publishWill", "guardTick", "publishSys", "serializeState", "validState", "restoreState",
+  "installText", "newSubscriptionIndex",
 ];
 
 export function buildEspruino(opts: BuildOptions = {}): string {
@@ -78,7 +83,9 @@ export function buildEspruino(opts: BuildOptions = {}): string {
   const moved = moveColdCode(dropUnused(inlineConstants(es5).code).code, COLD_ROOTS);
   if (opts.report !== undefined) opts.report(moved.report, moved.code);
   // 4. minify: identifiers now, and again what the lowering brought back
-  const code = transformSync(moved.code, { minify, target: "es5", legalComments: "none", logLevel: "error" }).code;
+  const minified = transformSync(moved.code, { minify, target: "es5", legalComments: "none", logLevel: "error" }).code;
+  // 5. each cold entry into a Storage file of its own (espruino-cold-files.ts)
+  const code = coldToFiles(minified);
   fs.writeFileSync(outfile, code);
   const name = path.relative(ROOT, outfile);
   const problems = checkEspruinoSource(code);

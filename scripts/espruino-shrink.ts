@@ -174,7 +174,10 @@ export function moveColdCode(es5: string, roots: string[]): { code: string; repo
     }
   }
   // entry points: cold functions that hot code calls
-  const stubs = [...cold].filter((name) => [...users[name]].some((u) => u === "" || !cold.has(u)));
+  // every root is an entry of its own, also where only cold code calls it (so a CONNECT without a
+  // password does not create the password code), and so is every cold function hot code calls
+  const stubs = [...roots.filter((r) => cold.has(r)),
+    ...[...cold].filter((name) => !roots.includes(name) && [...users[name]].some((u) => u === "" || !cold.has(u)))];
   if (cold.size === 0) return { code: es5, report: { moved: [], stubs: [], params: 0 } };
 
   // each entry point's case holds what it reaches, so a CONNECT creates the connect code only
@@ -187,7 +190,8 @@ export function moveColdCode(es5: string, roots: string[]): { code: string; repo
     const todo = [root];
     while (todo.length > 0) {
       for (const r of refs[todo.pop() as string]) {
-        if (cold.has(r) && !seen.has(r)) {
+        // another entry is reached through the factory, not copied in
+        if (cold.has(r) && !seen.has(r) && !stubs.includes(r)) {
           seen.add(r);
           todo.push(r);
         }
@@ -212,8 +216,19 @@ export function moveColdCode(es5: string, roots: string[]): { code: string; repo
       if (n.type === "Identifier" && stubs.includes(n.name)) edits.push({ start: n.start, end: n.end, text: `${FACTORY}(${stubs.indexOf(n.name)})` });
     });
   }
+  // a cold function's text inside `root`'s case: the other entries it names become $cold(k)
+  const textIn = (name: string, root: string): string => {
+    const node = top[name].node;
+    const inner: { start: number; end: number; text: string }[] = [];
+    walk.full(node, (n: any) => {
+      if (n.type === "Identifier" && n !== node.id && n.name !== root && stubs.includes(n.name)) {
+        inner.push({ start: n.start - node.start, end: n.end - node.start, text: `${FACTORY}(${stubs.indexOf(n.name)})` });
+      }
+    });
+    return applyEdits(es5.slice(node.start, node.end), inner);
+  };
   const cases = stubs.map((root, i) => {
-    const decls = reach(root).map((name) => es5.slice(top[name].node.start, top[name].node.end)).join("\n");
+    const decls = reach(root).map((name) => textIn(name, root)).join("\n");
     return `case ${i}: return (function () {\n${decls}\nreturn ${root};\n})();`;
   }).join("\n");
   // first in the bundle: Espruino does not hoist a function declared after the code that runs at load

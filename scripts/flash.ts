@@ -16,6 +16,7 @@ import { promptTty } from "../host-sim/passwd-cli";
 import { buildEspruino, MANGLE_CACHE } from "./build-espruino";
 import { renameKeys } from "./espruino-mangle";
 import { ConsoleError, EspruinoConsole, openLink } from "./lib/espruino-console";
+import { splitColdFiles } from "./espruino-cold-files";
 
 export const WIFI_PASSWORD_ENV = "MQTT_WIFI_PASSWORD";
 
@@ -71,7 +72,10 @@ export async function flash(opts: FlashOptions): Promise<FlashResult> {
       }
     }
   }
-  const code = opts.code ?? buildEspruino({ quiet: true });
+  // the bundle carries its cold code, which goes into Storage files of its own (espruino-cold-files.ts)
+  const bundle = splitColdFiles(opts.code ?? buildEspruino({ quiet: true }));
+  const code = bundle.main;
+  const coldBytes = bundle.files.reduce((n, f) => n + f.text.length, 0);
   // the firmware's property names are shortened: name the configuration's keys the same way
   const cache = JSON.parse(fs.readFileSync(MANGLE_CACHE, "utf8"));
   const cfgText = JSON.stringify(renameKeys(boardConfig(config, profile, opts), cache));
@@ -88,13 +92,15 @@ export async function flash(opts: FlashOptions): Promise<FlashResult> {
     await con.exec("clearInterval();clearTimeout();clearWatch()");
     const free = await con.evalJson<number>('require("Storage").getFree()');
     const old = await con.evalJson<number>('(require("Storage").read(".bootcde")||"").length+(require("Storage").read("mqtt.json")||"").length');
-    const need = code.length + cfgText.length;
+    const need = code.length + cfgText.length + coldBytes;
     if (free + old < need) {
       throw new ConsoleError(`out of flash: the firmware needs ${need} bytes and the board has ${free + old} free; ` +
         'erase unused files (require("Storage").list()) or compact (require("Storage").compact())');
     }
     out(`writing mqtt.json (${cfgText.length} bytes)`);
     await con.writeFile("mqtt.json", Buffer.from(cfgText, "latin1"));
+    out(`writing ${bundle.files.length} files of cold code (${coldBytes} bytes)`);
+    for (const f of bundle.files) await con.writeFile(f.name, Buffer.from(f.text, "latin1"));
     let shown = -1;
     await con.writeFile(".bootcde", Buffer.from(code, "latin1"), (done, total) => {
       const pct = Math.floor((done * 100) / total);
