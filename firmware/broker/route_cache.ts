@@ -49,7 +49,8 @@ let unheard: Route | undefined = undefined;
  */
 export function findRoute(b: Broker, conn: Connection, topic: string): Route | undefined {
   let r = b.routes["t" + topic];
-  if (r === undefined) return undefined;
+  // a bridge's publishes never take one: they must not come back to it (handle_publish.ts)
+  if (r === undefined || conn.protocolLevel > 127) return undefined;
   let acl = conn.acl;
   if (acl === undefined) return r;
   let w = r.writers;
@@ -96,12 +97,12 @@ export function keepRoute(b: Broker, conn: Connection, topic: string, route: Rou
 /**
  * The adapter forwarded `count` QoS 0 packets of `route` from `conn`
  * itself, `bytes` in all, the same bytes to each of `sent` receivers: count
- * them, and the publisher's keepalive, as routing them would have.
+ * what was sent, and the publisher's keepalive, as routing them would have.
  */
 export function routedRaw(b: Broker, conn: Connection, route: Route, count: number, bytes: number, sent: number): void {
   let stats = b.stats;
+  // (their bytes the adapter counts as received when they arrive, as Broker.data does)
   stats.messagesReceived += count;
-  stats.bytesReceived += bytes;
   if (route.matched > 0) stats.publishReceived += count;
   stats.publishSent += count * sent;
   stats.messagesSent += count * sent;

@@ -8,7 +8,7 @@
  * (test/unit/espruino-receive.test.ts).
  */
 import type { Broker } from "../broker/broker";
-import { CONNECTED, Connection } from "../broker/connection";
+import { CLOSED, CONNECTED, Connection } from "../broker/connection";
 import { findRoute, Route, routedRaw } from "../broker/route_cache";
 import { Bytes } from "../platform";
 
@@ -39,22 +39,24 @@ const PLAIN_QOS0_PUBLISH = 0x30;
  * takes the fast path: the parser's way drops QoS 0 for a full queue.
  */
 export function receive(b: Broker, socks: RawSockets, rx: Receiver, d: string, chunk: Bytes, congested: boolean): void {
+  // bytes count as received when they arrive, as the parser counts them (toParser takes them back
+  // out before Broker.data counts them again)
+  b.stats.bytesReceived += d.length;
   if (rx.pend !== "") {
     d = rx.pend + d;
     rx.pend = "";
   }
   const len = d.length;
   const conn = rx.conn;
-  const id = conn.id;
   // before CONNECT, bytes go to the parser as they come: it closes at a first byte that cannot
   // start a CONNECT (an HTTP request), where framing here would wait for the length it claims
-  if (conn.state !== CONNECTED) return toParser(b, id, d, 0, len, chunk);
+  if (conn.state !== CONNECTED) return toParser(b, conn, d, 0, len, chunk);
   let o = 0;
   const awaiting = conn.reader.awaiting();
   if (awaiting !== 0) {
     // the parser is inside a packet: give it the rest of that one first
     o = awaiting < 0 || awaiting > len ? len : awaiting;
-    toParser(b, id, d, 0, o, chunk);
+    toParser(b, conn, d, 0, o, chunk);
     if (o === len || conn.state !== CONNECTED || conn.reader.awaiting() !== 0) return;
   }
   while (o < len) {
@@ -74,26 +76,27 @@ export function receive(b: Broker, socks: RawSockets, rx: Receiver, d: string, c
     }
     if (!framed) {
       if (i <= o + 4) rx.pend = d.substr(o); // the fixed header itself is cut
-      else toParser(b, id, d, o, len, chunk); // a fifth length byte: the parser closes the connection
+      else toParser(b, conn, d, o, len, chunk); // a fifth length byte: the parser closes the connection
       return;
     }
     let end = i + size;
     if (end > len) {
       // cut: wait for the rest, or let the parser gather (and limit) a packet larger than a chunk
       if (end - o <= chunk.length) rx.pend = d.substr(o);
-      else toParser(b, id, d, o, len, chunk);
+      else toParser(b, conn, d, o, len, chunk);
       return;
     }
     let route: Route | undefined = undefined;
     let topicLen = size >= 2 ? d.charCodeAt(i) * 256 + d.charCodeAt(i + 1) : size;
-    if (!congested && d.charCodeAt(o) === PLAIN_QOS0_PUBLISH && 2 + topicLen <= size) {
+    // only a length in the fewest bytes goes on as it came: the parser sends the others re-encoded
+    if (!congested && d.charCodeAt(o) === PLAIN_QOS0_PUBLISH && 2 + topicLen <= size && i - o - 1 === (size < 128 ? 1 : 2)) {
       route = findRoute(b, conn, d.substr(i + 2, topicLen));
       // the one check left per packet (route_cache.ts): a payload over the limit is the parser's to drop
       const limit = b.profile.maxPayloadSize;
       if (limit > 0 && size - 2 - topicLen > limit) route = undefined;
     }
     if (route === undefined) {
-      toParser(b, id, d, o, end, chunk);
+      toParser(b, conn, d, o, end, chunk);
       if (conn.state !== CONNECTED) return; // closed by what it sent
       o = end;
       continue;
@@ -134,12 +137,17 @@ export function receive(b: Broker, socks: RawSockets, rx: Receiver, d: string, c
   }
 }
 
-/** d[from, to) into the parser, a chunk at a time (Espruino's Uint8Array.set takes a binary string). */
-function toParser(b: Broker, id: number, d: string, from: number, to: number, chunk: Bytes): void {
+/**
+ * d[from, to) into the parser, a chunk at a time (Espruino's Uint8Array.set
+ * takes a binary string). receive() counted these bytes when they arrived.
+ */
+function toParser(b: Broker, conn: Connection, d: string, from: number, to: number, chunk: Bytes): void {
   const max = chunk.length;
   for (let off = from; off < to; off += max) {
+    if (conn.state === CLOSED) return; // closed by an earlier piece: the rest is counted, not read
     const n = to - off < max ? to - off : max;
     (chunk as any).set(off === 0 && n === d.length ? d : d.substr(off, n), 0);
-    b.data(id, chunk, 0, n);
+    b.stats.bytesReceived -= n;
+    b.data(conn.id, chunk, 0, n);
   }
 }

