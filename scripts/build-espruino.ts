@@ -9,7 +9,7 @@ import * as path from "node:path";
 import { buildSync, transformSync } from "esbuild";
 import * as ts from "typescript";
 import { ColdReport, dropUnused, inlineConstants, moveColdCode } from "./espruino-shrink";
-import { coldToFiles } from "./espruino-cold-files";
+import { COLD_FILE_PREFIX, coldToFiles, SELFTEST_COLD_PREFIX } from "./espruino-cold-files";
 import { checkEspruinoSource } from "./espruino-check";
 import { mangleRegExp } from "./espruino-mangle";
 
@@ -85,7 +85,7 @@ export function buildEspruino(opts: BuildOptions = {}): string {
   // 4. minify: identifiers now, and again what the lowering brought back
   const minified = transformSync(moved.code, { minify, target: "es5", legalComments: "none", logLevel: "error" }).code;
   // 5. each cold entry into a Storage file of its own (espruino-cold-files.ts)
-  const code = coldToFiles(minified);
+  const code = coldToFiles(minified, selftest ? SELFTEST_COLD_PREFIX : COLD_FILE_PREFIX);
   fs.writeFileSync(outfile, code);
   const name = path.relative(ROOT, outfile);
   const problems = checkEspruinoSource(code);

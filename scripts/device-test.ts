@@ -7,6 +7,7 @@
  * drives MQTT.js clients at the board's address.
  */
 import { buildEspruino } from "./build-espruino";
+import { splitColdFiles } from "./espruino-cold-files";
 import { flash, FlashOptions } from "./flash";
 import { ConsoleError, EspruinoConsole, openLink } from "./lib/espruino-console";
 
@@ -43,8 +44,11 @@ export async function deviceTest(opts: FlashOptions & { mqtt?: boolean }): Promi
     con.link.write("\x10reset()\n");
     await new Promise((r) => setTimeout(r, 1500));
     await con.hello();
-    const code = buildEspruino({ entry: "selftest", quiet: true });
-    out(`uploading the on-device suite (${code.length} bytes)`);
+    // its cold code in Storage files of its own, beside the broker's (espruino-cold-files.ts)
+    const bundle = splitColdFiles(buildEspruino({ entry: "selftest", quiet: true }));
+    const code = bundle.main;
+    out(`uploading the on-device suite (${code.length} bytes, and ${bundle.files.length} files of cold code)`);
+    for (const f of bundle.files) await con.writeFile(f.name, Buffer.from(f.text, "latin1"));
     await con.writeFile(SELFTEST_FILE, Buffer.from(code, "latin1"));
     const from = con.output.length;
     let partial = "";

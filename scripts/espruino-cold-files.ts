@@ -16,12 +16,13 @@
  */
 import * as acorn from "acorn";
 
-/** Storage name of cold entry i (Storage names are at most 28 characters). */
+/** Storage names of cold entry i: prefix + i (at most 28 characters); the device-test suite has its own. */
 export const COLD_FILE_PREFIX = "mqc";
+export const SELFTEST_COLD_PREFIX = "mqt";
 const TRAILER = "/*mqtt cold files\n";
 
 /** Move the factory's cases out of minified `code`; returns the bundle with its trailer. */
-export function coldToFiles(code: string): string {
+export function coldToFiles(code: string, prefix: string = COLD_FILE_PREFIX): string {
   const ast = acorn.parse(code, { ecmaVersion: 5, ranges: true }) as any;
   let factory: any;
   acornWalk(ast, (n: any) => {
@@ -45,19 +46,22 @@ export function coldToFiles(code: string): string {
   }
   // no parameter by name: the file is evaluated in this scope, where a name of the bundle's own
   // that the parameter's shadowed would mean the number instead
-  const loader = `(){return eval(require("Storage").read("${COLD_FILE_PREFIX}"+arguments[0]))}`;
+  const loader = `(){return eval(require("Storage").read("${prefix}"+arguments[0]))}`;
   const main = code.slice(0, factory.params[0].start - 1) + loader + code.slice(factory.body.end);
-  return main + "\n" + TRAILER + files.map((f) => JSON.stringify(f)).join("\n") + "\n*/\n";
+  return main + "\n" + TRAILER + files.map((f, i) => JSON.stringify([prefix + i, f])).join("\n") + "\n*/\n";
 }
 
 /** The bundle without its trailer, and the cold files it carries. */
 export function splitColdFiles(bundle: string): { main: string; files: { name: string; text: string }[] } {
   const at = bundle.lastIndexOf("\n" + TRAILER);
   if (at < 0) return { main: bundle, files: [] };
-  const lines = bundle.slice(at + 1 + TRAILER.length).split("\n").filter((l) => l.startsWith("\""));
+  const lines = bundle.slice(at + 1 + TRAILER.length).split("\n").filter((l) => l.startsWith("["));
   return {
     main: bundle.slice(0, at + 1),
-    files: lines.map((l, i) => ({ name: COLD_FILE_PREFIX + i, text: JSON.parse(l) as string })),
+    files: lines.map((l) => {
+      const [name, text] = JSON.parse(l) as [string, string];
+      return { name, text };
+    }),
   };
 }
 

@@ -6,6 +6,8 @@ import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { buildEspruino } from "../../scripts/build-espruino";
 import { checkEspruinoSource } from "../../scripts/espruino-check";
+import { coldToFiles, splitColdFiles } from "../../scripts/espruino-cold-files";
+import * as acorn from "acorn";
 
 test("dist/espruino/broker.js and selftest.js build and pass the construct check", () => {
   const broker = buildEspruino({ quiet: true });
@@ -15,6 +17,27 @@ test("dist/espruino/broker.js and selftest.js build and pass the construct check
   assert.equal(checkEspruinoSource(broker), []);
   // the board reaches its modules through `global`, never a bundler shim
   assert.not.match(broker, /Dynamic require/);
+});
+
+test("cold code: each case of the factory becomes a Storage file the one-line loader evaluates", () => {
+  const code = '"use strict";(function(){function P(s){switch(s){case 0:return(function(){function e(i){return i+X}return e})();' +
+    'case 1:return(function(){return function(){return 2}})()}}var X=40;global.t=[P(0)(2),P(1)()]})();';
+  const bundle = coldToFiles(code, "zz");
+  const { main, files } = splitColdFiles(bundle);
+  assert.equal(files.map((f) => f.name), ["zz0", "zz1"]);
+  assert.not.match(main, /switch/);
+  assert.match(main, /function P\(\)\{return eval\(require\("Storage"\)\.read\("zz"\+arguments\[0\]\)\)\}/);
+  // run it as the board would: the loader evaluates the file in its own scope, which sees X
+  const storage: { [k: string]: string } = {};
+  for (const f of files) storage[f.name] = f.text;
+  const g: any = {};
+  new Function("global", "require", main)(g, () => ({ read: (n: string) => storage[n] }));
+  assert.equal(g.t, [42, 2]);
+  // the broker's own bundle: every entry parses, and the bundle keeps no factory switch
+  const broker = splitColdFiles(buildEspruino({ quiet: true }));
+  assert.ok(broker.files.length > 10, `${broker.files.length} cold files`);
+  for (const f of broker.files) acorn.parse(f.text, { ecmaVersion: 5 });
+  assert.not.match(broker.main.slice(0, 200), /switch\(/);
 });
 
 const REJECTED: [string, string, RegExp][] = [
