@@ -20,7 +20,7 @@ export function readerHeld(reader: PacketReader): number {
  */
 export function feedConnecting(b: Broker, conn: Connection, buf: Bytes, off: number, len: number): void {
   const reader = conn.reader;
-  if (len > 0 && !(reader.awaiting() !== 0) && Math.floor(buf[off] / 16) !== CONNECT) {
+  if (len > 0 && reader.awaiting() === 0 && Math.floor(buf[off] / 16) !== CONNECT) {
     b.disconnect(conn, ERR_PROTOCOL);
     return;
   }

@@ -6,7 +6,6 @@ import { Bytes } from "../platform";
 import {
   AWAIT_PUBACK, AWAIT_PUBCOMP, AWAIT_PUBREC, InFlight, Queued, Session,
 } from "../session/session";
-
 import type { Broker } from "./broker";
 import type { Connection } from "./connection";
 import { StoredMessage, storeMessage } from "./message";

@@ -101,7 +101,7 @@ export function receive(b: Broker, socks: RawSockets, rx: Receiver, d: string, c
       o = end;
       continue;
     }
-    // the packets right behind it that start the same way are the same route's, as long
+    // the packets right behind it that start with the same bytes (same length, same topic) take it too
     const head = d.substring(o, i + 2 + topicLen);
     const packet = end - o;
     let count = 1;

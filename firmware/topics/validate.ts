@@ -35,13 +35,3 @@ export function validTopicFilter(buf: Bytes, off: number, len: number): boolean 
 export function countLevels(buf: Bytes, off: number, len: number): number {
   return text.count(buf, off, len, SLASH) + 1;
 }
-
-/** Binary string from bytes (text.str: the core calls that directly). */
-export function bytesToString(buf: Bytes, off: number, len: number): string {
-  return text.str(buf, off, len);
-}
-
-/** Copy a binary string into bytes at `off` (text.put). */
-export function stringToBytes(s: string, out: Bytes, off: number): void {
-  text.put(s, out, off);
-}

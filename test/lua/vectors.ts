@@ -24,7 +24,8 @@ import { validUtf8 } from "../../firmware/codec/utf8";
 import { Allocator, Bytes } from "../../firmware/platform";
 import { filterMatchesBytes, filterMatchesString } from "../../firmware/topics/match";
 import { Subscriber, TopicTable } from "../../firmware/topics/table";
-import { bytesToString, countLevels, stringToBytes, validTopicFilter, validTopicName } from "../../firmware/topics/validate";
+import { text } from "../../firmware/codec/text";
+import { countLevels, validTopicFilter, validTopicName } from "../../firmware/topics/validate";
 
 const HEX = "0123456789abcdef";
 
@@ -70,7 +71,7 @@ function fromString(alloc: Allocator, s: string, pad: number): Bytes {
     b[i] = 255;
     b[pad + s.length + i] = 255;
   }
-  stringToBytes(s, b, pad);
+  text.put(s, b, pad);
   return b;
 }
 
@@ -354,7 +355,7 @@ function topics(alloc: Allocator, out: string[]): void {
   for (let i = 0; i < FILTERS.length; i++) {
     let b = fromString(alloc, FILTERS[i], 2);
     out.push("filter " + i + " " + validTopicFilter(b, 2, FILTERS[i].length) + " " + validTopicName(b, 2, FILTERS[i].length) +
-      " " + countLevels(b, 2, FILTERS[i].length) + " " + hexString(bytesToString(b, 2, FILTERS[i].length)));
+      " " + countLevels(b, 2, FILTERS[i].length) + " " + hexString(text.str(b, 2, FILTERS[i].length)));
   }
   for (let i = 0; i < MATCHES.length; i++) {
     let f = MATCHES[i][0];

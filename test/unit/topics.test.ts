@@ -3,7 +3,8 @@ import * as assert from "uvu/assert";
 import fc from "fast-check";
 import { filterMatchesBytes, filterMatchesString } from "../../firmware/topics/match";
 import { ADD_FULL, ADD_NEW, ADD_REPLACED, Subscriber, TopicTable } from "../../firmware/topics/table";
-import { bytesToString, countLevels, stringToBytes, validTopicFilter, validTopicName } from "../../firmware/topics/validate";
+import { text } from "../../firmware/codec/text";
+import { countLevels, validTopicFilter, validTopicName } from "../../firmware/topics/validate";
 import { SubscriptionList } from "../../firmware/topics/list";
 import { Broker } from "../../firmware/broker/broker";
 import { defaultConfig, loadProfile } from "../../host-sim/config";
@@ -86,16 +87,16 @@ for (const [n, ok] of NAMES) {
   });
 }
 
-test("countLevels, bytesToString, stringToBytes", () => {
+test("countLevels, text.str, text.put", () => {
   assert.is(countLevels(bytes("a"), 0, 1), 1);
   assert.is(countLevels(bytes("/"), 0, 1), 2);
   assert.is(countLevels(bytes("a//b/"), 0, 5), 4);
   assert.is(countLevels(bytes("x/y/z"), 2, 3), 2, "only inside the region");
   const long = "é".repeat(100) + "/x";
   const bin = Buffer.from(long, "utf8").toString("latin1");
-  assert.is(bytesToString(bytes("--" + bin), 2, bin.length), bin);
+  assert.is(text.str(bytes("--" + bin), 2, bin.length), bin);
   const out = new Uint8Array(bin.length + 1);
-  stringToBytes(bin, out, 1);
+  text.put(bin, out, 1);
   assert.equal(Array.from(out.subarray(1)), Array.from(Buffer.from(long, "utf8")));
 });
 
