@@ -75,7 +75,7 @@ export class Broker implements PacketHandler {
   targets: Session[] = [];
   /** Flood and slow-consumer counters (guard.ts). */
   guard: Guard = { records: [], stalled: {}, takeoversRefused: 0, loginsBlocked: 0, slowClosed: 0 };
-  /** Kept routes by "t" + topic (route_cache.ts), and how many. */
+  /** Kept routes by routeKey(topic) (route_cache.ts), and how many. */
   routes: { [key: string]: Route } = {};
   routeCount = 0;
   /** What the readers of connections that have not finished CONNECT hold, together (maxConnectingBytes). */

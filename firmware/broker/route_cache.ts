@@ -43,12 +43,24 @@ export interface Route {
 let unheard: Route | undefined = undefined;
 
 /**
+ * A topic's key in Broker.routes: the topic as a PUBLISH carries it, after
+ * its two length bytes, so an adapter cuts the key straight from the packet
+ * (and no topic collides with a property every object has: the first byte
+ * is 0 for any topic shorter than 256 bytes, and never 0xFF, Espruino's mark
+ * of its hidden properties, under the 65,280 bytes no profile allows).
+ */
+export function routeKey(topic: string): string {
+  let n = topic.length;
+  return String.fromCharCode(Math.floor(n / 256), n % 256) + topic;
+}
+
+/**
  * The route a PUBLISH from `conn` to `topic` (a binary string) takes, when
  * it is known and the publisher may write there; undefined otherwise (the
  * packet then goes through every check, and its route is kept).
  */
 export function findRoute(b: Broker, conn: Connection, topic: string): Route | undefined {
-  let r = b.routes["t" + topic];
+  let r = b.routes[routeKey(topic)];
   // a bridge's publishes never take one: they must not come back to it (handle_publish.ts)
   if (r === undefined || conn.protocolLevel > 127) return undefined;
   let acl = conn.acl;
@@ -64,7 +76,7 @@ export function findRoute(b: Broker, conn: Connection, topic: string): Route | u
  * write.
  */
 export function keepRoute(b: Broker, conn: Connection, topic: string, route: Route): void {
-  let key = "t" + topic;
+  let key = routeKey(topic);
   let known = b.routes[key];
   if (known !== undefined && known === unheard && conn.acl !== undefined) {
     // the shared route takes no writers: this topic gets one of its own
@@ -95,17 +107,18 @@ export function keepRoute(b: Broker, conn: Connection, topic: string, route: Rou
 }
 
 /**
- * The adapter forwarded `count` QoS 0 packets of `route` from `conn`
- * itself, `bytes` in all, the same bytes to each of `sent` receivers: count
- * what was sent, and the publisher's keepalive, as routing them would have.
+ * The adapter forwarded `packets` QoS 0 packets from `conn` itself, as
+ * they came, `heard` of them on routes somebody subscribes to: `sent`
+ * copies, `sentBytes` in all. Count them, and the publisher's keepalive,
+ * as routing them would have.
  */
-export function routedRaw(b: Broker, conn: Connection, route: Route, count: number, bytes: number, sent: number): void {
+export function routedRaw(b: Broker, conn: Connection, packets: number, heard: number, sent: number, sentBytes: number): void {
   let stats = b.stats;
   // (their bytes the adapter counts as received when they arrive, as Broker.data does)
-  stats.messagesReceived += count;
-  if (route.matched > 0) stats.publishReceived += count;
-  stats.publishSent += count * sent;
-  stats.messagesSent += count * sent;
-  stats.bytesSent += bytes * sent;
+  stats.messagesReceived += packets;
+  stats.publishReceived += heard;
+  stats.publishSent += sent;
+  stats.messagesSent += sent;
+  stats.bytesSent += sentBytes;
   conn.lastReceived = b.platform.now();
 }

@@ -447,7 +447,7 @@ function houseFrame(first: number, body: Buffer): boolean {
   return HOUSE_TOPICS.indexOf(topic) >= 0 && READINGS.indexOf(body.toString("latin1", 2 + n)) >= 0;
 }
 
-async function house(port: number, relay: boolean): Promise<Throughput> {
+export async function house(port: number, relay: boolean): Promise<Throughput> {
   const clients: Client[] = [];
   try {
     // the single-topic subscriber first, `#` last: relay.js forwards to the last one only
@@ -814,13 +814,22 @@ interface Workload {
   relay: (port: number) => Promise<Throughput>;
 }
 
-const WORKLOADS: Workload[] = [
+const ALL_WORKLOADS: Workload[] = [
   { label: "same-topic stream QoS 0", goalRatio: 0.35, floods: true, firmware: sameTopic, relay: sameTopic },
   // the goals of issue 12, as ratios to relay.js in the same run
   { label: "house (4 pub, 8 topics, QoS 0)", goalRatio: 0.1, firmware: (p) => house(p, false), relay: (p) => house(p, true) },
   { label: "QoS 1 1->1 (window 4)", goalRatio: 0.05, firmware: (p) => qosWindowed(p, 1), relay: (p) => qosStream(p, 1) },
   { label: "QoS 2 1->1 (window 4)", goalRatio: 0.02, firmware: (p) => qosWindowed(p, 2), relay: (p) => qosStream(p, 2) },
 ];
+
+/**
+ * BENCH_ONLY=stream,house (words of the labels, and "answers" for the per-packet
+ * table) runs only those: for a quick look while working; the figures for a note
+ * come from a whole run.
+ */
+const ONLY = (process.env.BENCH_ONLY || "").split(",").map((w) => w.trim().toLowerCase()).filter(Boolean);
+const WORKLOADS = ALL_WORKLOADS.filter((w) => ONLY.length === 0 || ONLY.some((word) => w.label.toLowerCase().includes(word)));
+const RUN_ANSWERS = ONLY.length === 0 || ONLY.includes("answers");
 
 type Outcome = { ok: true; r: Throughput } | { ok: false; error: string };
 
@@ -898,8 +907,10 @@ export async function benchEspruino(log: (l: string) => void = console.log): Pro
     log(`  broker up on port ${up.port} (${elapsed()})`);
     try {
       await settle(up.port);
-      answerRows = await answers(up.port);
-      log(`  per-packet answers done (${elapsed()})`);
+      if (RUN_ANSWERS) {
+        answerRows = await answers(up.port);
+        log(`  per-packet answers done (${elapsed()})`);
+      }
     } catch (e) {
       answerRows = [{ label: "per-packet answers", goalMs: 30, samples: [], error: (e as Error).message }];
     }
@@ -922,7 +933,7 @@ export async function benchEspruino(log: (l: string) => void = console.log): Pro
   } catch (e) {
     const why = `the firmware did not come up: ${(e as Error).message}`;
     WORKLOADS.forEach((_, i) => { if (fw[i] === undefined) fw[i] = { ok: false, error: why }; });
-    if (answerRows.length === 0) answerRows = [{ label: "per-packet answers", goalMs: 30, samples: [], error: why }];
+    if (answerRows.length === 0 && RUN_ANSWERS) answerRows = [{ label: "per-packet answers", goalMs: 30, samples: [], error: why }];
   } finally {
     if (board) await board.kill();
   }
@@ -947,6 +958,7 @@ export async function benchEspruino(log: (l: string) => void = console.log): Pro
 
   // the table
   log("");
+  if (ONLY.length > 0) log(`BENCH_ONLY=${ONLY.join(",")}: a part of the bench only`);
   log(`espruino bench, ${WINDOW_MS} ms windows (interpreter under ${os.arch() === "x64" ? "qemu-i386" : os.arch()}), ${elapsed()} in all`);
   log(`${pad("workload", 40)}${lpad("firmware msg/s", 15)}${lpad("relay.js msg/s", 16)}${lpad("ratio", 8)}   ${pad("goal", 18)}notes`);
   const workloads: EspruinoBench["workloads"] = [];

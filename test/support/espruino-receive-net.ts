@@ -57,7 +57,7 @@ export interface ReceivePath {
 export function receivePath(net: SimNetwork, seed: number, congestedShare = 0.1, stats?: ReceiveStats, rawFilter?: (s: string) => string): ReceivePath {
   const st: ReceiveStats = stats ?? { calls: 0, congested: 0, rawWrites: 0, rawBytes: 0 };
   const rand = seededRandom(seed);
-  const socks: { socks: { [key: string]: { write(s: string): void } }; queue: { [key: string]: number } } = { socks: {}, queue: {} };
+  const socks: { socks: { [key: string]: { write(s: string): void } }; queue: { [key: string]: number }; written: number } = { socks: {}, queue: {}, written: 0 };
   const rx: { [key: string]: Receiver } = {};
   const chunk = espruinoChunk(ESPRUINO_CHUNK);
   const transport: Transport = {
@@ -93,7 +93,7 @@ export function receivePath(net: SimNetwork, seed: number, congestedShare = 0.1,
           net.send(id, bytes, 0, bytes.length);
         },
       };
-      rx["r" + id] = { conn: b.connection(id) as Connection, pend: "" };
+      rx["r" + id] = { conn: b.connection(id) as Connection, pend: "", inside: false };
       return id;
     },
     data(id: number, buf: Bytes, off: number, len: number): void {
