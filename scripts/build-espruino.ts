@@ -11,6 +11,7 @@ import * as ts from "typescript";
 import { ColdReport, dropUnused, inlineConstants, moveColdCode } from "./espruino-shrink";
 import { COLD_FILE_PREFIX, coldToFiles, SELFTEST_COLD_PREFIX } from "./espruino-cold-files";
 import { checkEspruinoSource } from "./espruino-check";
+import { toGlobalScope } from "./espruino-global-scope";
 import { mangleRegExp } from "./espruino-mangle";
 
 const ROOT = path.join(__dirname, "..");
@@ -39,7 +40,7 @@ export interface BuildOptions {
 const COLD_ROOTS = [
   // in the order of the factory's cases, which Espruino reaches by reading past every case
   // before: what runs per packet and is small first, what runs once last
-  "handlePingreq", "keepRoute", "handleDisconnect", "validUtf8", "feedConnecting", "connectPacketLimit",
+  "handlePingreq", "keepRoute", "outOf", "handleDisconnect", "validUtf8", "feedConnecting", "connectPacketLimit",
   "continueReplays", "handleUnsubscribe", "retainMessage", "handleSubscribe", "handleConnect",
   // what a SUBSCRIBE or CONNECT needs only with ACLs, passwords, a session to resume, $SYS, a flood
   "aclAllowsSubscribe", "deliverSysTo", "compileAcl", "checkPassword", "resume", "loginBlocked",
@@ -85,7 +86,8 @@ export function buildEspruino(opts: BuildOptions = {}): string {
   // 4. minify: identifiers now, and again what the lowering brought back
   const minified = transformSync(moved.code, { minify, target: "es5", legalComments: "none", logLevel: "error" }).code;
   // 5. each cold entry into a Storage file of its own (espruino-cold-files.ts)
-  const code = coldToFiles(minified, selftest ? SELFTEST_COLD_PREFIX : COLD_FILE_PREFIX);
+  // 6. at global scope, where a function costs a JsVar less (espruino-global-scope.ts)
+  const code = toGlobalScope(coldToFiles(minified, selftest ? SELFTEST_COLD_PREFIX : COLD_FILE_PREFIX));
   fs.writeFileSync(outfile, code);
   const name = path.relative(ROOT, outfile);
   const problems = checkEspruinoSource(code);

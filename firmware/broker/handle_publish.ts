@@ -35,11 +35,12 @@ export function handlePublish(b: Broker, conn: Connection, flags: number, buf: B
   let end = off + len;
   if (p > end) return ERR_MALFORMED;
   // routes are kept where the profile asks, and never for a bridge (which must see every message)
-  let topic: string | undefined = undefined;
+  let key: string | undefined = undefined;
   let route: Route | undefined = undefined;
   if (b.profile.maxRoutes > 0 && b.bridgeOut === undefined && conn.protocolLevel < 128) {
-    topic = text.str(buf, topicOff, topicLen);
-    route = findRoute(b, conn, topic);
+    // its key: the topic with the two length bytes before it (route_cache.ts routeKey)
+    key = text.str(buf, off, topicLen + 2);
+    route = findRoute(b, conn, key);
   }
   if (route === undefined) {
     // printable ASCII first, one native call on Espruino; the full check (cold there) for the rest
@@ -87,11 +88,11 @@ export function handlePublish(b: Broker, conn: Connection, flags: number, buf: B
     // a bridge (CONNECT level 0x84) does not get its own messages back, as from mosquitto
     let bridged = conn.protocolLevel > 127;
     if (bridged) b.noLocal = session;
-    let keep: Route | undefined = route === undefined && topic !== undefined
+    let keep: Route | undefined = route === undefined && key !== undefined
       ? { to: [], qos: [], matched: 0, writers: undefined, out: undefined } : undefined;
     routePublish(b, buf, topicOff, topicLen, p, payloadLen, qos, undefined, route, keep);
     if (bridged) b.noLocal = undefined;
-    if (keep !== undefined) keepRoute(b, conn, topic as string, keep);
+    if (keep !== undefined) keepRoute(b, conn, key as string, keep);
   } else {
     b.stats.publishDropped++;
     if (qos === 2) b.send(conn.id, encodeAck(b.tx, 0, PUBREC, 0, packetId)); // [MQTT-4.3.3-2]

@@ -43,11 +43,12 @@ export interface Route {
 let unheard: Route | undefined = undefined;
 
 /**
- * A topic's key in Broker.routes: the topic as a PUBLISH carries it, after
- * its two length bytes, so an adapter cuts the key straight from the packet
- * (and no topic collides with a property every object has: the first byte
- * is 0 for any topic shorter than 256 bytes, and never 0xFF, Espruino's mark
- * of its hidden properties, under the 65,280 bytes no profile allows).
+ * A topic's key in Broker.routes: the topic after its two length bytes, as
+ * a PUBLISH carries it, so the key is cut straight from the packet (and no
+ * topic collides with a property every object has: the first byte is 0 for
+ * any topic shorter than 256 bytes, and never 0xFF, Espruino's mark of its
+ * hidden properties, under the 65,280 bytes no profile allows). Made here
+ * for tests; the broker cuts it from the packet.
  */
 export function routeKey(topic: string): string {
   let n = topic.length;
@@ -55,12 +56,12 @@ export function routeKey(topic: string): string {
 }
 
 /**
- * The route a PUBLISH from `conn` to `topic` (a binary string) takes, when
- * it is known and the publisher may write there; undefined otherwise (the
- * packet then goes through every check, and its route is kept).
+ * The route a PUBLISH from `conn` to the topic of `key` (routeKey) takes,
+ * when it is known and the publisher may write there; undefined otherwise
+ * (the packet then goes through every check, and its route is kept).
  */
-export function findRoute(b: Broker, conn: Connection, topic: string): Route | undefined {
-  let r = b.routes[routeKey(topic)];
+export function findRoute(b: Broker, conn: Connection, key: string): Route | undefined {
+  let r = b.routes[key];
   // a bridge's publishes never take one: they must not come back to it (handle_publish.ts)
   if (r === undefined || conn.protocolLevel > 127) return undefined;
   let acl = conn.acl;
@@ -72,11 +73,10 @@ export function findRoute(b: Broker, conn: Connection, topic: string): Route | u
 
 /**
  * Keep `route` (a literal routePublish filled: on Espruino a class's
- * constructor stays resident) for `topic`, as found allowed for `conn` to
- * write.
+ * constructor stays resident) for the topic of `key` (routeKey), as found
+ * allowed for `conn` to write.
  */
-export function keepRoute(b: Broker, conn: Connection, topic: string, route: Route): void {
-  let key = routeKey(topic);
+export function keepRoute(b: Broker, conn: Connection, key: string, route: Route): void {
   let known = b.routes[key];
   if (known !== undefined && known === unheard && conn.acl !== undefined) {
     // the shared route takes no writers: this topic gets one of its own

@@ -7,6 +7,7 @@ import * as assert from "uvu/assert";
 import { buildEspruino } from "../../scripts/build-espruino";
 import { checkEspruinoSource } from "../../scripts/espruino-check";
 import { coldToFiles, splitColdFiles } from "../../scripts/espruino-cold-files";
+import { toGlobalScope } from "../../scripts/espruino-global-scope";
 import * as acorn from "acorn";
 
 test("dist/espruino/broker.js and selftest.js build and pass the construct check", () => {
@@ -72,6 +73,22 @@ for (const [name, code, want] of REJECTED) {
     assert.ok(problems.some((p) => want.test(p)), `${code} -> ${JSON.stringify(problems)}`);
   });
 }
+
+test("global scope: the IIFE's body moves out whole, trailer kept; a name Espruino has, or a top-level this, refuses", () => {
+  const code = '"use strict";(function(){function a(){return b+1}var b=41,c=(function(){return this})();global.r=a()})();\n/*trailer*/';
+  const out = toGlobalScope(code);
+  assert.is(out, '"use strict";function a(){return b+1}var b=41,c=(function(){return this})();global.r=a()\n/*trailer*/');
+  const g: any = {};
+  new Function("global", out)(g);
+  assert.is(g.r, 42);
+  assert.throws(() => toGlobalScope("(function(){function D5(){}})();"), /D5/);
+  assert.throws(() => toGlobalScope("(function(){var E=1})();"), /E/);
+  assert.throws(() => toGlobalScope("(function(){var x=this})();"), /this/);
+  assert.throws(() => toGlobalScope("(function(){})();var y=1;"), /one IIFE/);
+  // the broker's own bundle: at global scope, no IIFE around it
+  const broker = splitColdFiles(buildEspruino({ quiet: true })).main;
+  assert.not.match(broker.slice(0, 40), /^"use strict";\(function\(\)\{/);
+});
 
 test("the check accepts plain ES5 and socket.write(E.toString(...))", () => {
   assert.equal(checkEspruinoSource("var a = [1, 2]; for (var i = 0; i < a.length; i++) sock.write(E.toString(buf.subarray(0, i)));"), []);
