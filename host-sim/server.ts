@@ -1,4 +1,4 @@
-import { Broker } from "../firmware/broker/broker";
+import { Broker, stopBroker } from "../firmware/broker/broker";
 import { publishSys } from "../firmware/broker/sys_tree";
 import { BrokerConfig } from "../firmware/config";
 import { SimClock, SimNetwork, SimOptions } from "./sim";
@@ -71,7 +71,7 @@ export async function startBroker(
     async close() {
       if (timer !== undefined) clearInterval(timer);
       if (bridges) bridges.stop();
-      broker.stop();
+      stopBroker(broker);
       if (persistence) persistence.save();
       await transport.shutdown();
       await ws.shutdown();

@@ -179,15 +179,6 @@ export class Broker implements PacketHandler {
     guardTick(this, now);
   }
 
-  /** Close every connection (wills are not published for a shutdown, as mosquitto). */
-  stop(): void {
-    let list = this.conns.slice(0);
-    for (let i = 0; i < list.length; i++) {
-      list[i].will = undefined;
-      this.disconnect(list[i], ERR_SHUTDOWN);
-    }
-  }
-
   connection(id: number): Connection | undefined {
     return this.connsById["c" + id];
   }
@@ -276,5 +267,18 @@ export class Broker implements PacketHandler {
 
   log(line: string): void {
     this.platform.log(line);
+  }
+}
+
+/**
+ * Close every connection (wills are not published for a shutdown, as
+ * mosquitto). A function, not a method: the board never stops, and a method
+ * would cost it JsVars for as long as it runs.
+ */
+export function stopBroker(b: Broker): void {
+  let list = b.conns.slice(0);
+  for (let i = 0; i < list.length; i++) {
+    list[i].will = undefined;
+    b.disconnect(list[i], ERR_SHUTDOWN);
   }
 }

@@ -9,7 +9,7 @@ import { Bytes } from "../platform";
 
 declare const E: any;
 
-/** Set them, once, before the broker starts. Cold code: it runs once, and what it makes stays. */
+/** Set them, once, before the broker starts (resident: build-espruino.ts says why). */
 export function installText(): void {
   const str = (buf: Bytes, off: number, len: number): string =>
     len === 0 ? "" : E.toString((buf as any).subarray(off, off + len));

@@ -17,7 +17,7 @@
  * connection has a queue of packets (a bounded number of bytes), sent in
  * pieces of at most one TCP segment, the next one from the "sent" callback.
  */
-import { Broker } from "../broker/broker";
+import { Broker, stopBroker } from "../broker/broker";
 import { publishSys } from "../broker/sys_tree";
 import { BrokerConfig } from "../config";
 import { Bytes, Platform, Storage, Transport } from "../platform";
@@ -577,7 +577,7 @@ export function stop(): void {
   running = undefined;
   r.timer.unregister();
   for (let i = 0; i < r.servers.length; i++) r.servers[i].close();
-  r.broker.stop();
+  stopBroker(r.broker);
   if (r.cfg.config.persistence) saveState(r.broker, r.storage);
 }
 
