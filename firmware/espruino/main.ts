@@ -57,8 +57,9 @@ class NetTransport implements Transport {
    * Espruino's socket buffers are unbounded and 'drain' fires only when one
    * is wholly empty, which a busy socket may never be. So what bounds them is
    * memory: while the pool is inside its budget nothing is held back; once it
-   * is not, QoS 0 to a socket with bytes still queued is dropped. Updated once
-   * per received chunk, not per message.
+   * is not, QoS 0 to a socket with bytes still queued is dropped. Looked at
+   * again once WRITTEN_BETWEEN_LOOKS bytes went out, and on every chunk while
+   * congested.
    */
   congested = false;
   /** Bytes written since the pool was last looked at (onData). */

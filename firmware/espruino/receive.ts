@@ -62,9 +62,8 @@ interface RouteOut {
  *
  * Every packet of a stream passes this loop, where each operation costs tens
  * of microseconds on the interpreter: it does as few per packet as will do.
- * ("ram", Espruino's copy of a function into RAM, made the same-topic stream
- * 1.4x faster but costs this one about 75 JsVars, which the idle budget does
- * not have.)
+ * "ram" has Espruino keep its text in RAM (about 75 JsVars), read several
+ * times faster than from flash: the same-topic stream 1.4x (measured).
  */
 export function receive(b: Broker, socks: RawSockets, rx: Receiver, d: string, chunk: Bytes, congested: boolean): void {
   "ram";
