@@ -40,15 +40,6 @@ interface BoardConfig {
  */
 const CHUNK = 256;
 
-/**
- * Looking at the pool (process.memory) costs as much as forwarding a few
- * packets, so a chunk looks only once this much has been written since the
- * last look, or while congested. Between looks the sockets' buffers grow by
- * at most this and one chunk's copies: 2 KB + 8 x 536 bytes, about 550
- * JsVars, inside the 800 a profile leaves above its memoryBudget.
- */
-const WRITTEN_BETWEEN_LOOKS = 2048;
-
 /** Sockets by id, each with the bytes it has queued, for backpressure and 'drain'. */
 class NetTransport implements Transport {
   socks: { [key: string]: any } = {};
@@ -57,9 +48,12 @@ class NetTransport implements Transport {
    * Espruino's socket buffers are unbounded and 'drain' fires only when one
    * is wholly empty, which a busy socket may never be. So what bounds them is
    * memory: while the pool is inside its budget nothing is held back; once it
-   * is not, QoS 0 to a socket with bytes still queued is dropped. Looked at
-   * again once WRITTEN_BETWEEN_LOOKS bytes went out, and on every chunk while
-   * congested.
+   * is not, QoS 0 to a socket with bytes still queued is dropped. Looking
+   * costs as much as forwarding a few packets, so a chunk looks again only
+   * once the profile's maxSendQueueBytes went out since the last look, and on
+   * every chunk while congested: between looks the sockets' buffers grow by
+   * at most that and one chunk's copies (2 KB + 8 x 536 bytes on an ESP32
+   * profile, about 550 JsVars, inside the 800 it leaves above memoryBudget).
    */
   congested = false;
   /** Bytes written since the pool was last looked at (onData). */
@@ -175,7 +169,7 @@ export function start(): Broker | undefined {
      * about 20 JsVars more.
      */
     const onData = function (this: any, d: string) {
-      if (transport.congested || transport.written > WRITTEN_BETWEEN_LOOKS) {
+      if (transport.congested || transport.written > profile.maxSendQueueBytes) {
         // over budget only after a GC: a busy broker piles up cyclic garbage (1,000 JsVars in the
         // house bench) that would otherwise count as queued bytes and drop QoS 0
         transport.congested = b.platform.lowMemory!();
