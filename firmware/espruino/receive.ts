@@ -199,8 +199,10 @@ function outOf(socks: RawSockets, route: Route): RouteOut {
 
 /**
  * The packet of `d` at `o`, which the fast path does not take, framed (one
- * to four length bytes) and given whole to the parser, through `chunk` a
- * piece at a time (Espruino's Uint8Array.set takes a binary string).
+ * to four length bytes) and given whole to its handler (Broker.framedPacket)
+ * through `chunk` (Espruino's Uint8Array.set takes a binary string), or, when
+ * larger than a chunk or read before CONNECT is done, to the parser a piece
+ * at a time.
  * Returns where the next one starts, or d's length when nothing more is to
  * be read now (the rest went to the parser as it came, waits in rx.pend, or
  * the connection closed).
@@ -234,8 +236,16 @@ function parseOne(b: Broker, rx: Receiver, d: string, o: number, chunk: Bytes): 
     }
     // a fifth length byte goes to the parser, which closes the connection; a packet larger than a
     // chunk too, which it gathers (and limits); a cut one waits for the rest
-    if (framed && i + size <= len) to = i + size;
-    else if (framed ? i + size - o <= max : i <= o + 4) {
+    if (framed && i + size <= len) {
+      to = i + size;
+      if (to - o <= max) {
+        // whole and within a chunk: to its handler past the reader, whose loop over the header
+        // costs a few milliseconds a packet here (Broker.framedPacket)
+        (chunk as any).set(o === 0 && to === len ? d : d.substring(o, to), 0);
+        b.framedPacket(conn, chunk[0], chunk, i - o, size);
+        return conn.state === CONNECTED ? to : len;
+      }
+    } else if (framed ? i + size - o <= max : i <= o + 4) {
       rx.pend = d.substr(o);
       return len;
     }
