@@ -13,6 +13,7 @@ import { COLD_FILE_PREFIX, coldToFiles, SELFTEST_COLD_PREFIX } from "./espruino-
 import { checkEspruinoSource } from "./espruino-check";
 import { toGlobalScope } from "./espruino-global-scope";
 import { mangleRegExp } from "./espruino-mangle";
+import { inlineProfile } from "./espruino-inline-profile";
 
 const ROOT = path.join(__dirname, "..");
 export const BUNDLE = path.join(ROOT, "dist", "espruino", "broker.js");
@@ -25,6 +26,11 @@ export interface BuildOptions {
   quiet?: boolean;
   /** "broker" (the firmware, boot.ts) or "selftest" (the on-device suite). */
   entry?: "broker" | "selftest";
+  /**
+   * The board's limits (its profile with the configuration's overrides): written into the code in
+   * place of each read of them (espruino-inline-profile.ts), for a bundle flashed onto that board.
+   */
+  limits?: { [field: string]: number };
   /** Told which functions went cold, with the code before identifiers are minified (for a census). */
   report?: (r: ColdReport, named: string) => void;
 }
@@ -33,11 +39,11 @@ export interface BuildOptions {
  * Entry points of the code a broker needs only now and then: a client
  * leaving, a PINGREQ, an UNSUBSCRIBE, a retained message stored, a will,
  * state saved or loaded, the $SYS tree, the once-a-tick guard, log text, the
- * retained replay (resident it would cost 31 JsVars for 3 ms of a SUBSCRIBE
- * with retained messages), the limits computed at start. What
- * every CONNECT, SUBSCRIBE and new topic's first PUBLISH runs stays
- * resident (handleConnect, handleSubscribe, keepRoute, the fast path's
- * outOf): their answers would wait for a cold file's evaluation, 1-6 ms
+ * limits computed at start. What every CONNECT, SUBSCRIBE and new topic's
+ * first PUBLISH runs stays resident (handleConnect, handleSubscribe,
+ * keepRoute, the fast path's outOf), and the retained replay
+ * (continueReplays: 31 JsVars for 4-6 ms of a SUBSCRIBE with retained
+ * messages, 65 -> 59 ms with 4, measured): their answers would wait for a cold file's evaluation, 1-6 ms
  * each, and more for what they call (CONNECT 40 ms cold, 29 resident,
  * measured). Nor is code cold that makes closures which live on (start,
  * installText): a closure made in a cold file keeps that evaluation's scope,
@@ -48,7 +54,7 @@ const COLD_ROOTS = [
   // in the order of the factory's cases, which Espruino reaches by reading past every case
   // before: what runs per packet and is small first, what runs once last
   "handlePingreq", "handleDisconnect", "validUtf8", "validTopicName",
-  "continueReplays", "handleUnsubscribe", "retainMessage",
+  "handleUnsubscribe", "retainMessage",
   // what a SUBSCRIBE or CONNECT needs only with ACLs, passwords, a session to resume, $SYS, a flood
   "aclAllowsSubscribe", "deliverSysTo", "compileAcl", "checkPassword", "resume", "loginBlocked",
   "loginFailed", "takeoverStorm",
@@ -91,7 +97,9 @@ export function buildEspruino(opts: BuildOptions = {}): string {
   const moved = moveColdCode(dropUnused(inlineConstants(es5).code).code, COLD_ROOTS);
   if (opts.report !== undefined) opts.report(moved.report, moved.code);
   // 4. minify: identifiers now, and again what the lowering brought back
-  const minified = transformSync(moved.code, { minify, target: "es5", legalComments: "none", logLevel: "error" }).code;
+  let minified = transformSync(moved.code, { minify, target: "es5", legalComments: "none", logLevel: "error" }).code;
+  // 4b. the board's limits in place of reads of them, when built for one board
+  if (opts.limits !== undefined) minified = inlineProfile(minified, opts.limits, bundled.mangleCache ?? {});
   // 5. each cold entry into a Storage file of its own (espruino-cold-files.ts)
   // 6. at global scope, where a function costs a JsVar less (espruino-global-scope.ts)
   const code = toGlobalScope(coldToFiles(minified, selftest ? SELFTEST_COLD_PREFIX : COLD_FILE_PREFIX));

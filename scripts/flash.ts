@@ -40,11 +40,23 @@ export interface FlashResult {
   memory: { usage: number; total: number };
 }
 
-/** What the board reads at boot: the broker's configuration, trimmed to what the core uses. */
-export function boardConfig(config: BrokerConfig, profile: BoardProfile & { wifi?: { mode?: string; hostname?: string } }, opts: FlashOptions): object {
-  const p: { [k: string]: unknown } = {};
-  for (const [k, v] of Object.entries(config.profile)) if (typeof v === "number" || k === "name") p[k] = v;
-  const c = { ...config, profile: p, listeners: config.listeners.map((l) => ({ port: l.port, address: undefined })) };
+/**
+ * The board's limits: the profile's numbers with what the configuration overrides. Neither the
+ * profile's name (nothing on the board reads it) nor the bridge's limits (no bridge on the board).
+ */
+export function boardLimits(config: BrokerConfig): { [field: string]: number } {
+  const limits: { [field: string]: number } = {};
+  for (const [k, v] of Object.entries(config.profile)) if (typeof v === "number" && !k.startsWith("maxBridge")) limits[k] = v;
+  return limits;
+}
+
+/**
+ * What the board reads at boot: the broker's configuration, trimmed to what the core uses. Its
+ * limits are written into the code when flash builds it (espruino-inline-profile.ts), and are in
+ * mqtt.json only for code built without them (`inCode` false).
+ */
+export function boardConfig(config: BrokerConfig, profile: BoardProfile & { wifi?: { mode?: string; hostname?: string } }, opts: FlashOptions, inCode = false): object {
+  const c = { ...config, profile: inCode ? {} : boardLimits(config), listeners: config.listeners.map((l) => ({ port: l.port, address: undefined })) };
   // a board is reached over Wi-Fi: there is no loopback to limit anonymous clients to
   c.auth = { ...c.auth, anonymousLoopbackOnly: false };
   const hasWifi = opts.wifi !== undefined;
@@ -73,12 +85,13 @@ export async function flash(opts: FlashOptions): Promise<FlashResult> {
     }
   }
   // the bundle carries its cold code, which goes into Storage files of its own (espruino-cold-files.ts)
-  const bundle = splitColdFiles(opts.code ?? buildEspruino({ quiet: true }));
+  // built for this board: its limits written into the code
+  const bundle = splitColdFiles(opts.code ?? buildEspruino({ quiet: true, limits: boardLimits(config) }));
   const code = bundle.main;
   const coldBytes = bundle.files.reduce((n, f) => n + f.text.length, 0);
   // the firmware's property names are shortened: name the configuration's keys the same way
   const cache = JSON.parse(fs.readFileSync(MANGLE_CACHE, "utf8"));
-  const cfgText = JSON.stringify(renameKeys(boardConfig(config, profile, opts), cache));
+  const cfgText = JSON.stringify(renameKeys(boardConfig(config, profile, opts, opts.code === undefined), cache));
 
   out(`opening ${opts.port}`);
   const con = new EspruinoConsole(await openLink(opts.port));

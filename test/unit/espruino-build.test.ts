@@ -9,6 +9,15 @@ import { checkEspruinoSource } from "../../scripts/espruino-check";
 import { coldToFiles, splitColdFiles } from "../../scripts/espruino-cold-files";
 import { toGlobalScope } from "../../scripts/espruino-global-scope";
 import * as acorn from "acorn";
+import * as fs from "node:fs";
+import * as path from "node:path";
+import * as ts from "typescript";
+import { MANGLE_CACHE } from "../../scripts/build-espruino";
+import { inlineProfile } from "../../scripts/espruino-inline-profile";
+import { boardLimits } from "../../scripts/flash";
+import { defaultConfig, loadProfile } from "../../host-sim/config";
+
+const ROOT = path.join(__dirname, "..", "..");
 
 test("dist/espruino/broker.js and selftest.js build and pass the construct check", () => {
   const broker = buildEspruino({ quiet: true });
@@ -95,3 +104,45 @@ test("the check accepts plain ES5 and socket.write(E.toString(...))", () => {
 });
 
 test.run();
+
+test("limits in the code: each read of a profile field becomes its value; a write, or a read from a call, refuses", () => {
+  const code = 'function f(b){var p=b.a;return b.a.Ib+p.Ib+this.Ib+b.a.J.toString()+b.Ib2+x.Ib}';
+  assert.is(inlineProfile(code, { maxInflight: 4, maxPacketSize: 1024 }, { maxInflight: "Ib", maxPacketSize: "J" }),
+    'function f(b){var p=b.a;return 4+4+4+(1024).toString()+b.Ib2+4}');
+  assert.throws(() => inlineProfile("b.a.Ib=5", { maxInflight: 4 }, { maxInflight: "Ib" }), /writes the limit/);
+  assert.throws(() => inlineProfile("b.a.Ib++", { maxInflight: 4 }, { maxInflight: "Ib" }), /writes the limit/);
+  assert.throws(() => inlineProfile("g().Ib", { maxInflight: 4 }, { maxInflight: "Ib" }), /from an expression/);
+  assert.throws(() => inlineProfile("x", { maxInflight: -1 }, {}), /not a limit/);
+});
+
+test("limits in the code: the board's bundle keeps no read of a limit, and no other object of the core has a field named like one", () => {
+  const profile = loadProfile("espruino-linux");
+  const limits = boardLimits(defaultConfig(profile));
+  assert.ok(Object.keys(limits).length > 20);
+  const code = buildEspruino({ quiet: true, limits });
+  const mangled = JSON.parse(fs.readFileSync(MANGLE_CACHE, "utf8"));
+  assert.equal(checkEspruinoSource(code), []);
+  for (const field of Object.keys(limits)) {
+    const name = mangled[field] || field;
+    assert.not.match(code, new RegExp("\\.\\$?" + name.replace(/\$/g, "\\$") + "(?![\\w$])"), `${field} (.${name}) is still read`);
+  }
+  // every declaration of a member named like a limit is the profile's (firmware/profile.ts)
+  const elsewhere: string[] = [];
+  const walkDir = (d: string) => {
+    for (const e of fs.readdirSync(d, { withFileTypes: true })) {
+      const p = path.join(d, e.name);
+      if (e.isDirectory()) walkDir(p);
+      else if (e.name.endsWith(".ts") && !p.endsWith(path.join("firmware", "profile.ts"))) {
+        const sf = ts.createSourceFile(p, fs.readFileSync(p, "utf8"), ts.ScriptTarget.Latest, true);
+        const visit = (n: ts.Node) => {
+          if ((ts.isPropertySignature(n) || ts.isPropertyDeclaration(n) || ts.isPropertyAssignment(n) || ts.isShorthandPropertyAssignment(n)) &&
+            n.name !== undefined && ts.isIdentifier(n.name) && n.name.text in limits) elsewhere.push(`${path.relative(ROOT, p)}: ${n.name.text}`);
+          ts.forEachChild(n, visit);
+        };
+        visit(sf);
+      }
+    }
+  };
+  walkDir(path.join(ROOT, "firmware"));
+  assert.equal(elsewhere, []);
+});
