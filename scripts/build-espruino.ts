@@ -99,7 +99,11 @@ export function buildEspruino(opts: BuildOptions = {}): string {
   // 4. minify: identifiers now, and again what the lowering brought back
   let minified = transformSync(moved.code, { minify, target: "es5", legalComments: "none", logLevel: "error" }).code;
   // 4b. the board's limits in place of reads of them, when built for one board
-  if (opts.limits !== undefined) minified = inlineProfile(minified, opts.limits, bundled.mangleCache ?? {});
+  //     (and minified again: what a limit decides, `0>0?a:b`, folds away)
+  if (opts.limits !== undefined) {
+    minified = inlineProfile(minified, opts.limits, bundled.mangleCache ?? {});
+    minified = transformSync(minified, { minify, target: "es5", legalComments: "none", logLevel: "error" }).code;
+  }
   // 5. each cold entry into a Storage file of its own (espruino-cold-files.ts)
   // 6. at global scope, where a function costs a JsVar less (espruino-global-scope.ts)
   const code = toGlobalScope(coldToFiles(minified, selftest ? SELFTEST_COLD_PREFIX : COLD_FILE_PREFIX));

@@ -36,6 +36,11 @@ export interface Receiver {
 
 /** First byte of a QoS 0 PUBLISH with DUP and RETAIN clear: what a receiver gets as it is. */
 const PLAIN_QOS0_PUBLISH = 0x30;
+/** First bytes of the acknowledgements, with their required flags [MQTT-2.2.2-1]. */
+const PUBACK_FIRST = 0x40;
+const PUBREC_FIRST = 0x50;
+const PUBREL_FIRST = 0x62;
+const PUBCOMP_FIRST = 0x70;
 
 /**
  * A route's receivers as the fast path writes to them (Route.out): their
@@ -84,7 +89,20 @@ export function receive(b: Broker, socks: RawSockets, rx: Receiver, d: string, c
   const fast = !congested && conn.protocolLevel < 128;
   let o = 0;
   while (o < len) {
-    if (!fast || rx.inside || conn.state !== CONNECTED) {
+    if (rx.inside || conn.state !== CONNECTED) {
+      o = parseOne(b, rx, d, o, chunk);
+      continue;
+    }
+    let first = d.charCodeAt(o);
+    if (o + 3 < len && d.charCodeAt(o + 1) === 2 && (first === PUBACK_FIRST || first === PUBREC_FIRST || first === PUBREL_FIRST || first === PUBCOMP_FIRST)) {
+      // an acknowledgement, framed by its first two bytes: its packet id to the handler
+      chunk[0] = d.charCodeAt(o + 2);
+      chunk[1] = d.charCodeAt(o + 3);
+      b.framedPacket(conn, first, chunk, 0, 2);
+      o += 4;
+      continue;
+    }
+    if (!fast || first !== PLAIN_QOS0_PUBLISH) {
       o = parseOne(b, rx, d, o, chunk);
       continue;
     }
@@ -180,7 +198,9 @@ export function receive(b: Broker, socks: RawSockets, rx: Receiver, d: string, c
       rx.pend = d.substr(o);
       return;
     }
-    if (o < len) o = parseOne(b, rx, d, o, chunk);
+    // the packet that ended the stretch: an acknowledgement is the next turn's, the rest the parser's
+    first = d.charCodeAt(o);
+    if (o < len && !(first >= PUBACK_FIRST && first <= PUBCOMP_FIRST)) o = parseOne(b, rx, d, o, chunk);
   }
 }
 

@@ -103,7 +103,6 @@ test("the check accepts plain ES5 and socket.write(E.toString(...))", () => {
   assert.equal(checkEspruinoSource("var a = [1, 2]; for (var i = 0; i < a.length; i++) sock.write(E.toString(buf.subarray(0, i)));"), []);
 });
 
-test.run();
 
 test("limits in the code: each read of a profile field becomes its value; a write, or a read from a call, refuses", () => {
   const code = 'function f(b){var p=b.a;return b.a.Ib+p.Ib+this.Ib+b.a.J.toString()+b.Ib2+x.Ib}';
@@ -146,3 +145,5 @@ test("limits in the code: the board's bundle keeps no read of a limit, and no ot
   walkDir(path.join(ROOT, "firmware"));
   assert.equal(elsewhere, []);
 });
+
+test.run();

@@ -1094,4 +1094,41 @@ test("CONNECT with the next packets behind it in one chunk, cut in a fixed heade
   }, false);
 }
 
+
+test("acknowledgements framed by receive (4 bytes) answer as the parser's: QoS 1 and 2 both ways, in runs, cut, malformed", () => {
+  const ack = (type: number, id: number) => bin(ackBytes(type, id));
+  const closed: string[][] = [];
+  const { ref, fast } = bothWays((s) => {
+    const pub = s.login("pub", "alice");
+    const sub1 = s.login("sub1", "carol", { "house/#": 1 });
+    const sub2 = s.login("sub2", "carol", { "house/+/temp": 2 });
+    // QoS 1 and 2 in; the publisher's PUBREL behind a QoS 0 publish in one chunk
+    s.send(pub, bin(publishBytes("house/a/temp", "1", 1, false, 1)) + bin(publishBytes("house/a/temp", "2", 2, false, 2)));
+    s.send(pub, bin(publishBytes("house/a/temp", "3", 0)) + ack(PUBREL, 2) + bin(publishBytes("house/a/temp", "4", 0)));
+    // the subscribers' acks: several in one chunk, one cut after two bytes, one of an unknown id
+    s.send(sub1, ack(PUBACK, 1) + ack(PUBACK, 2) + ack(PUBACK, 77).slice(0, 2));
+    s.send(sub1, ack(PUBACK, 77).slice(2));
+    // sub2 has message 1 at QoS 1 and 2 at QoS 2; a PUBREL of an id it never sent is answered too
+    s.send(sub2, ack(PUBACK, 1) + ack(PUBREC, 2) + ack(PUBREL, 9));
+    s.send(sub2, ack(PUBCOMP, 2) + bin(publishBytes("house/b/temp", "5", 0)));
+    // malformed: a PUBREL without its flag, a PUBACK of packet id 0, a PUBCOMP for a QoS 1 message, a PUBACK of 3 bytes
+    const bad1 = s.login("bad1", "carol");
+    s.send(bad1, "\x60\x02\x00\x01");
+    const bad2 = s.login("bad2", "carol");
+    s.send(bad2, ack(PUBACK, 0));
+    s.send(pub, bin(publishBytes("house/c/temp", "6", 1, false, 3)));
+    // the last: a PUBCOMP for a QoS 1 message closes sub1 (nothing is sent to a closed connection here)
+    s.send(sub1, ack(PUBCOMP, 3) + ack(PUBACK, 3));
+    const bad3 = s.login("bad3", "carol");
+    s.send(bad3, "\x40\x03\x00\x01\x00");
+    closed.push(Object.entries({ pub, sub1, sub2, bad1, bad2, bad3 }).filter(([, id]) => s.b.connection(id) === undefined).map(([n]) => n));
+  });
+  assert.is(differences(ref, fast), "");
+  // the malformed three, and sub1 for its PUBCOMP of a QoS 1 message; the same on both
+  assert.equal(closed, [["sub1", "bad1", "bad2", "bad3"], ["sub1", "bad1", "bad2", "bad3"]]);
+  // sub2 (connection 3): its handshakes answered
+  const got = bin(new Uint8Array(fast.wire.out[3]));
+  assert.ok(got.indexOf(ack(PUBREL, 2)) >= 0 && got.indexOf(ack(PUBCOMP, 9)) >= 0, "sub2's PUBREC and PUBREL unanswered");
+});
+
 test.run();
