@@ -19,6 +19,8 @@ import { ConsoleError, EspruinoConsole, openLink } from "./lib/espruino-console"
 import { splitColdFiles } from "./espruino-cold-files";
 
 export const WIFI_PASSWORD_ENV = "MQTT_WIFI_PASSWORD";
+/** Storage file with the limits written into the flashed code (firmware/espruino/selftest-run.ts reads it). */
+export const LIMITS_FILE = "mqtt.lim";
 
 export interface FlashOptions {
   port: string;
@@ -91,7 +93,11 @@ export async function flash(opts: FlashOptions): Promise<FlashResult> {
   const coldBytes = bundle.files.reduce((n, f) => n + f.text.length, 0);
   // the firmware's property names are shortened: name the configuration's keys the same way
   const cache = JSON.parse(fs.readFileSync(MANGLE_CACHE, "utf8"));
-  const cfgText = JSON.stringify(renameKeys(boardConfig(config, profile, opts, opts.code === undefined), cache));
+  const inCode = opts.code === undefined;
+  const cfgText = JSON.stringify(renameKeys(boardConfig(config, profile, opts, inCode), cache));
+  // the limits the code was built with, for the device-test suite (which is built without them) alone:
+  // the broker never reads this file, so they cost it nothing
+  const limitsText = JSON.stringify(renameKeys(boardLimits(config), cache));
 
   out(`opening ${opts.port}`);
   const con = new EspruinoConsole(await openLink(opts.port));
@@ -112,6 +118,8 @@ export async function flash(opts: FlashOptions): Promise<FlashResult> {
     }
     out(`writing mqtt.json (${cfgText.length} bytes)`);
     await con.writeFile("mqtt.json", Buffer.from(cfgText, "latin1"));
+    if (inCode) await con.writeFile(LIMITS_FILE, Buffer.from(limitsText, "latin1"));
+    else await con.exec(`require("Storage").erase(${JSON.stringify(LIMITS_FILE)})`);
     out(`writing ${bundle.files.length} files of cold code (${coldBytes} bytes)`);
     for (const f of bundle.files) await con.writeFile(f.name, Buffer.from(f.text, "latin1"));
     let shown = -1;

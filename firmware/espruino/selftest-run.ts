@@ -10,5 +10,9 @@ if (cfg === undefined) {
 } else {
   // the core's text operations, as main.ts sets them before its broker starts
   installText();
+  // the broker was built with its limits in its code (scripts/espruino-inline-profile.ts) and its
+  // mqtt.json has none: flash.ts left them in mqtt.lim for this suite, which reads them as the core does
+  const limits = global.require("Storage").readJSON("mqtt.lim", true);
+  if (limits !== undefined) cfg.config.profile = limits;
   runSelfTest(cfg.config);
 }

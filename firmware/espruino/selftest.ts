@@ -149,7 +149,8 @@ function brokerTests(config: BrokerConfig): void {
   t.take(pub);
   b.data(pub, buf, 0, encodePublishString(buf, 0, "s/t", "21", 1, false, false, 5));
   check("PUBACK to publisher", t.take(pub) === "40020005", "no PUBACK");
-  check("QoS 1 delivered", t.take(sub) === "32090003732f74000132" + "31", "not delivered");
+  const dq = t.take(sub);
+  check("QoS 1 delivered", dq === "32090003732f74000132" + "31", "not delivered: " + dq);
   now = 16000; // past 1.5 x keepalive for both: the publisher's will goes out
   b.tick();
   check("will on keepalive expiry", t.closedIds["c" + pub] === true && t.take(sub).indexOf("732f77696c6c") >= 0, "no will");
