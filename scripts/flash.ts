@@ -9,6 +9,7 @@
  */
 import * as fs from "node:fs";
 import { BrokerConfig } from "../firmware/config";
+import { LIMITS_FILE } from "../firmware/espruino/selftest";
 import { BoardProfile } from "../firmware/profile";
 import { ConfigError, defaultConfig, loadConfig, loadProfile } from "../host-sim/config";
 import { refuseBoardBridges } from "../host-sim/bridge-host";
@@ -19,8 +20,6 @@ import { ConsoleError, EspruinoConsole, openLink } from "./lib/espruino-console"
 import { splitColdFiles } from "./espruino-cold-files";
 
 export const WIFI_PASSWORD_ENV = "MQTT_WIFI_PASSWORD";
-/** Storage file with the limits written into the flashed code (firmware/espruino/selftest-run.ts reads it). */
-export const LIMITS_FILE = "mqtt.lim";
 
 export interface FlashOptions {
   port: string;

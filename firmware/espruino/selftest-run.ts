@@ -1,5 +1,5 @@
 /** Entry of the device-test build: run the on-device suite with the flashed configuration. */
-import { runSelfTest } from "./selftest";
+import { LIMITS_FILE, runSelfTest } from "./selftest";
 import { installText } from "./text";
 
 declare const global: any;
@@ -11,8 +11,8 @@ if (cfg === undefined) {
   // the core's text operations, as main.ts sets them before its broker starts
   installText();
   // the broker was built with its limits in its code (scripts/espruino-inline-profile.ts) and its
-  // mqtt.json has none: flash.ts left them in mqtt.lim for this suite, which reads them as the core does
-  const limits = global.require("Storage").readJSON("mqtt.lim", true);
+  // mqtt.json has none: flash.ts left them in LIMITS_FILE for this suite, which reads them as the core does
+  const limits = global.require("Storage").readJSON(LIMITS_FILE, true);
   if (limits !== undefined) cfg.config.profile = limits;
   runSelfTest(cfg.config);
 }

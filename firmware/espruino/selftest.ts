@@ -13,6 +13,12 @@ import { Bytes, Transport } from "../platform";
 import { filterMatchesString } from "../topics/match";
 import { validTopicFilter } from "../topics/validate";
 
+/**
+ * Storage file with the limits the flashed broker was built with (scripts/flash.ts writes it): its
+ * mqtt.json has none, and this suite, built without them, reads them from here (selftest-run.ts).
+ */
+export const LIMITS_FILE = "mqtt.lim";
+
 declare function print(...args: any[]): void;
 declare const process: any;
 declare const global: any;
