@@ -53,6 +53,8 @@ export interface BuildOptions {
 const COLD_ROOTS = [
   // in the order of the factory's cases, which Espruino reaches by reading past every case
   // before: what runs per packet and is small first, what runs once last
+  // the QoS 1/2 receive path, loaded into RAM once and kept while there is traffic (receive.ts)
+  "storedOne", "acked",
   "handlePingreq", "handleDisconnect", "validUtf8", "validTopicName",
   "handleUnsubscribe", "retainMessage",
   // what a SUBSCRIBE or CONNECT needs only with ACLs, passwords, a session to resume, $SYS, a flood

@@ -121,7 +121,7 @@ export function deliverStored(b: Broker, s: Session, msg: StoredMessage, qos: nu
     sendNew(b, s, msg, qos, retain);
   } else if (s.queue.length < b.profile.maxQueued) {
     // sent on an acknowledgement, a drain, or the tick (behind messages this connection may not read)
-    s.queue.push(new Queued(msg, qos, retain));
+    s.queue.push({ msg: msg, qos: qos, retain: retain });
   } else {
     s.dropped++;
     b.stats.publishDropped++;
@@ -148,7 +148,7 @@ function encodeStored(b: Broker, msg: StoredMessage, qos: number, retain: boolea
 
 function sendNew(b: Broker, s: Session, msg: StoredMessage, qos: number, retain: boolean): void {
   let id = s.allocPacketId();
-  let f = new InFlight(msg, id, qos, retain, qos === 1 ? AWAIT_PUBACK : AWAIT_PUBREC);
+  let f: InFlight = { msg: msg, packetId: id, qos: qos, retain: retain, state: qos === 1 ? AWAIT_PUBACK : AWAIT_PUBREC };
   s.inflight.push(f);
   // encodeStored written out: the hot path's only use of it, and on Espruino a resident function costs JsVars
   let out = b.txFor(publishSize(msg.topicLen, msg.payloadLen, qos));

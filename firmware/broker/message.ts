@@ -5,22 +5,15 @@ import { Allocator, Bytes } from "../platform";
  * A message the broker keeps beyond the packet that brought it: a retained
  * message, a will, or a QoS 1/2 message queued or in flight. One copy is
  * shared by every session that holds it (mosquitto's refcounted message);
- * topic and payload live in one buffer, topic first.
+ * topic and payload live in one buffer, topic first. A plain object
+ * (session.ts InFlight says why).
  */
-export class StoredMessage {
+export interface StoredMessage {
   data: Bytes;
   topicLen: number;
   payloadLen: number;
   qos: number;
   retain: boolean;
-
-  constructor(data: Bytes, topicLen: number, payloadLen: number, qos: number, retain: boolean) {
-    this.data = data;
-    this.topicLen = topicLen;
-    this.payloadLen = payloadLen;
-    this.qos = qos;
-    this.retain = retain;
-  }
 }
 
 export function storeMessage(
@@ -30,5 +23,5 @@ export function storeMessage(
   let data = alloc.bytes(topicLen + payloadLen);
   text.copy(data, 0, src, topicOff, topicLen);
   text.copy(data, topicLen, src, payloadOff, payloadLen);
-  return new StoredMessage(data, topicLen, payloadLen, qos, retain);
+  return { data: data, topicLen: topicLen, payloadLen: payloadLen, qos: qos, retain: retain };
 }

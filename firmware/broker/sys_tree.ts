@@ -145,6 +145,6 @@ export function deliverSysTo(b: Broker, session: Session, filter: string): void 
     text.put(topic, data, 0);
     if (!filterMatchesBytes(filter, data, 0, topic.length)) return;
     text.put(value, data, topic.length);
-    deliverOne(b, session, new StoredMessage(data, topic.length, value.length, 0, true), 0, true);
+    deliverOne(b, session, { data: data, topicLen: topic.length, payloadLen: value.length, qos: 0, retain: true }, 0, true);
   });
 }

@@ -16,7 +16,7 @@ import { publishSys } from "../broker/sys_tree";
 import { BrokerConfig } from "../config";
 import { Bytes, Transport } from "../platform";
 import { restoreState, serializeState, validState } from "../session/persist";
-import { receive, Receiver } from "./receive";
+import { coolDown, receive, Receiver } from "./receive";
 import { installText } from "./text";
 
 declare const global: any;
@@ -190,6 +190,7 @@ export function start(): Broker | undefined {
       this.rx = undefined;
       this.removeAllListeners();
       b.closed(id);
+      if (b.conns.length === 0) coolDown();
     };
     global.require("net").createServer((sock: any) => {
       const id = b.accept("0.0.0.0");

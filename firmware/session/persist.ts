@@ -106,7 +106,7 @@ export function restoreState(b: Broker, data: string): boolean {
   };
   // the first pass reads without keeping anything: lengths are skipped, not copied (a board's memory)
   let applying = false;
-  const skipped = new StoredMessage(b.platform.alloc.bytes(0), 0, 0, 0, false);
+  const skipped = { data: b.platform.alloc.bytes(0), topicLen: 0, payloadLen: 0, qos: 0, retain: false };
   const message = (retain: boolean): StoredMessage => {
     if (!applying) {
       const tl = u16();
@@ -124,7 +124,7 @@ export function restoreState(b: Broker, data: string): boolean {
     const all = topic + payload;
     const buf = b.platform.alloc.bytes(all.length);
     for (let i = 0; i < all.length; i++) buf[i] = all.charCodeAt(i);
-    return new StoredMessage(buf, topic.length, payload.length, qos, retain);
+    return { data: buf, topicLen: topic.length, payloadLen: payload.length, qos: qos, retain: retain };
   };
 
   // two passes: the first only reads (a file that passes the checksum but does not parse, or holds
@@ -165,7 +165,7 @@ export function restoreState(b: Broker, data: string): boolean {
           const retain = byte() === 1;
           if (pid === 0 || q < 1 || q > 2 || state < AWAIT_PUBACK || state > AWAIT_PUBCOMP) return false;
           const fm = message(false);
-          if (apply) s.inflight.push(new InFlight(fm, pid, q, retain, state));
+          if (apply) s.inflight.push({ msg: fm, packetId: pid, qos: q, retain: retain, state: state });
         }
         const nq = u16();
         for (let k = 0; k < nq && !bad; k++) {
@@ -173,7 +173,7 @@ export function restoreState(b: Broker, data: string): boolean {
           const rr = byte() === 1;
           if (qq < 1 || qq > 2) return false;
           const qm = message(false);
-          if (apply) s.queue.push(new Queued(qm, qq, rr));
+          if (apply) s.queue.push({ msg: qm, qos: qq, retain: rr });
         }
         const n2 = u16();
         for (let r = 0; r < n2 && !bad; r++) {

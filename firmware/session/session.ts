@@ -7,32 +7,24 @@ export const AWAIT_PUBACK = 1;
 export const AWAIT_PUBREC = 2;
 export const AWAIT_PUBCOMP = 3;
 
-/** An outgoing QoS 1/2 message sent and not yet acknowledged. */
-export class InFlight {
+/**
+ * An outgoing QoS 1/2 message sent and not yet acknowledged. Plain objects,
+ * as Queued and StoredMessage: on Espruino a class's constructor stays
+ * resident, and a literal costs a quarter of a constructor call there.
+ */
+export interface InFlight {
   msg: StoredMessage;
   packetId: number;
   qos: number;
   retain: boolean;
   state: number;
-  constructor(msg: StoredMessage, packetId: number, qos: number, retain: boolean, state: number) {
-    this.msg = msg;
-    this.packetId = packetId;
-    this.qos = qos;
-    this.retain = retain;
-    this.state = state;
-  }
 }
 
 /** A message waiting behind the in-flight window, or for its client to come back. */
-export class Queued {
+export interface Queued {
   msg: StoredMessage;
   qos: number;
   retain: boolean;
-  constructor(msg: StoredMessage, qos: number, retain: boolean) {
-    this.msg = msg;
-    this.qos = qos;
-    this.retain = retain;
-  }
 }
 
 /**

@@ -1131,4 +1131,48 @@ test("acknowledgements framed by receive (4 bytes) answer as the parser's: QoS 1
   assert.ok(got.indexOf(ack(PUBREL, 2)) >= 0 && got.indexOf(ack(PUBCOMP, 9)) >= 0, "sub2's PUBREC and PUBREL unanswered");
 });
 
+test("QoS 1 and 2 PUBLISH taken by receive answer as the parser's: runs, full windows, ids in use, repeats, QoS 0 receivers", () => {
+  const pub = (topic: string, payload: string, qos: number, id: number) => bin(publishBytes(topic, payload, qos, false, id));
+  const ack = (type: number, id: number) => bin(ackBytes(type, id));
+  const closed: string[][] = [];
+  const { ref, fast } = bothWays((s) => {
+    const alice = s.login("pub", "alice");
+    const sub1 = s.login("sub1", "carol", { "house/#": 1 });
+    const sub2 = s.login("sub2", "carol", { "house/+/temp": 2 });
+    s.send(alice, pub("house/a/temp", "first", 1, 1)); // the parser keeps the route
+    // a run in one chunk: QoS 1 to both, QoS 2 (sub1 gets it at QoS 1), a repeated QoS 2 id, its PUBREL
+    s.send(alice, pub("house/a/temp", "r2", 1, 2) + pub("house/a/temp", "r3", 1, 3) + pub("house/a/temp", "r4", 2, 4) +
+      pub("house/a/temp", "r4", 2, 4) + ack(PUBREL, 4));
+    // sub1 never acknowledges: its window is full, the rest queues in the core; sub2 acknowledges some
+    s.send(alice, pub("house/a/temp", "q5", 1, 5) + pub("house/a/temp", "q6", 1, 6));
+    s.send(sub2, ack(PUBACK, 1) + ack(PUBACK, 2) + ack(PUBREC, 4) + ack(PUBCOMP, 4) + ack(PUBACK, 5));
+    // sub2's next packet id is one still in flight: the session's search finds the next free
+    const sess = s.b.connection(sub2)!.session!;
+    assert.ok(sess.inflight.length > 0 && sess.inflight.length < s.b.profile.maxInflight, "sub2 has room and a message in flight");
+    sess.nextPacketId = sess.inflight[0].packetId;
+    s.send(alice, pub("house/a/temp", "id7", 1, 7) + pub("house/a/temp", "id8", 2, 8));
+    // over the payload limit (one and two length bytes), packet id 0: the parser's
+    s.send(alice, pub("house/a/temp", "x".repeat(60), 1, 9) + pub("house/a/temp", "y".repeat(130), 1, 10));
+    s.send(sub1, ack(PUBACK, 1) + ack(PUBACK, 2) + ack(PUBACK, 3) + ack(PUBACK, 4));
+    s.send(alice, pub("house/b/temp", "new", 1, 11) + pub("house/b/temp", "kept", 1, 12));
+    // a receiver granted QoS 0 on the topic: the whole route goes through the parser
+    const sub3 = s.login("sub3", "carol", { "house/a/#": 0 });
+    s.send(alice, pub("house/a/temp", "z13", 1, 13));
+    s.send(alice, pub("house/a/temp", "z14", 1, 14) + pub("house/a/temp", "z15", 2, 15));
+    // QoS 2 ids past maxIncomingQos2 without PUBREL: the parser closes
+    let more = "";
+    for (let i = 20; i < 30; i++) more += pub("house/b/temp", "m" + i, 2, i);
+    s.send(alice, more);
+    const bad = s.login("bad", "alice");
+    s.send(bad, pub("house/b/temp", "zero", 1, 0));
+    closed.push(Object.entries({ alice, sub1, sub2, sub3, bad }).filter(([, id]) => s.b.connection(id) === undefined).map(([n]) => n));
+  });
+  assert.is(differences(ref, fast), "");
+  assert.equal(closed[0], closed[1]);
+  assert.equal(closed[0], ["alice", "bad"]);
+  // the QoS 1/2 path wrote for itself, runs joined: fewer writes than packets it answered
+  assert.ok(fast.wire.rawWrites >= 4, `the fast path carried ${fast.wire.rawWrites} writes`);
+  assert.is(ref.wire.rawWrites, 0);
+});
+
 test.run();
