@@ -66,9 +66,10 @@ interface RouteOut {
 /*
  * Writes of the QoS 1/2 path held back to go as one: a chunk's PUBACKs to
  * its sender, its PUBLISHes to one receiver (each write costs as much as
- * a dozen statements here). At most two sockets' at a time; whatever else
- * writes (the parser, the core, the QoS 0 path) and the end of the chunk
- * flush them first, so every socket's bytes keep their order.
+ * a dozen statements here). At most two sockets' at a time, A filled
+ * first (nothing is held when A is empty); whatever else writes (the
+ * parser, the core, the QoS 0 path) and the end of the chunk flush them
+ * first, so every socket's bytes keep their order.
  */
 let heldKeyA = "";
 let heldA = "";
@@ -162,7 +163,7 @@ export function receive(b: Broker, socks: RawSockets, rx: Receiver, d: string, c
       if (o + 3 < len && d.charCodeAt(o + 1) === 2) {
         if (warmAcked === undefined) warmAcked = acked;
         if (!warmAcked(b, socks, conn, first, d, o)) {
-          flushHeld(socks);
+          if (heldA !== "") flushHeld(socks);
           chunk[0] = d.charCodeAt(o + 2);
           chunk[1] = d.charCodeAt(o + 3);
           b.framedPacket(conn, first, chunk, 0, 2);
@@ -176,16 +177,16 @@ export function receive(b: Broker, socks: RawSockets, rx: Receiver, d: string, c
       next = warmStored(b, socks, rx, d, o, limit);
     } else if (first === PLAIN_QOS0_PUBLISH) {
       // what follows writes on its own: what is held goes first
-      flushHeld(socks);
+      if (heldA !== "") flushHeld(socks);
       next = stretch(b, socks, rx, d, o, chunk, limit);
     }
     if (next < 0) {
-      flushHeld(socks);
+      if (heldA !== "") flushHeld(socks);
       next = parseOne(b, rx, d, o, chunk);
     }
     o = next;
   }
-  flushHeld(socks);
+  if (heldA !== "") flushHeld(socks);
 }
 
 /**
