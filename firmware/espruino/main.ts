@@ -190,7 +190,6 @@ export function start(): Broker | undefined {
       this.rx = undefined;
       this.removeAllListeners();
       b.closed(id);
-      if (b.conns.length === 0) coolDown();
     };
     global.require("net").createServer((sock: any) => {
       const id = b.accept("0.0.0.0");
@@ -234,6 +233,9 @@ export function start(): Broker | undefined {
   let lastSave = Date.now();
   setInterval(() => {
     b.tick();
+    // no route kept (a client came, went or subscribed since the last QoS 1/2 traffic): the warm
+    // QoS 1/2 path leaves RAM until the next such message (receive.ts)
+    if (b.routeCount === 0) coolDown();
     publishSys(b);
     if (config.persistence && Date.now() - lastSave >= profile.persistIntervalMs) {
       lastSave = Date.now();

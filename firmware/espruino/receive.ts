@@ -105,14 +105,15 @@ function flushHeld(socks: RawSockets): void {
  * RAM only while there is traffic for it. They are "ram" functions (read
  * about twice as fast as from flash: QoS 1 44 -> 79 msg/s measured) made
  * cold by the build (build-espruino.ts COLD_ROOTS), so the first use loads
- * them from Storage into RAM, about 135 JsVars, and they are kept here
- * until the last connection closes (coolDown): an idle board holds none.
+ * them from Storage into RAM, about 180 JsVars, and they are kept here
+ * until a tick finds no route kept (main.ts calls coolDown): an idle
+ * board, or one whose clients just came, went or subscribed, holds none.
  * On the desktop they are plain functions.
  */
 let warmStored: typeof storedOne | undefined = undefined;
 let warmAcked: typeof acked | undefined = undefined;
 
-/** Let go of the warm QoS 1/2 path (main.ts: when no connection is left). */
+/** Let go of the warm QoS 1/2 path (main.ts: on a tick with no route kept). */
 export function coolDown(): void {
   warmStored = undefined;
   warmAcked = undefined;
