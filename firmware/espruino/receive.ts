@@ -132,7 +132,7 @@ export function coolDown(): void {
  *
  * Every packet of a stream passes this loop, where each operation costs tens
  * of microseconds on the interpreter: it does as few per packet as will do.
- * "ram" has Espruino keep its text in RAM (about 35 JsVars), read several
+ * "ram" has Espruino keep its text in RAM (about 40 JsVars; stretch, 80), read several
  * times faster than from flash: the same-topic stream 1.4x (measured). The
  * loop is short, each kind of packet's work in a function of its own:
  * Espruino reads past the text of every branch not taken, as it runs.
