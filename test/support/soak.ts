@@ -35,7 +35,6 @@ import {
   CONNACK, PINGRESP, PUBACK, PUBCOMP, PUBLISH, PUBREC, PUBREL, SUBACK,
 } from "../../firmware/codec/constants";
 import { Broker } from "../../firmware/broker/broker";
-import { DISCONNECT } from "../../firmware/codec/constants";
 import { BrokerConfig } from "../../firmware/config";
 import { BoardProfile } from "../../firmware/profile";
 import { restoreState, serializeState } from "../../firmware/session/persist";
@@ -393,19 +392,8 @@ export function* soakRun(opts: SoakOptions, net: SoakNet): Generator<number, Soa
       if (line.indexOf("error on connection") === 0) violate("broker threw: " + line.split("\n").slice(0, 3).join(" | "));
     }, () => net.now()), t);
     if (opts.sabotage !== undefined) opts.sabotage(b);
-    // which connections' DISCONNECT the broker read (outermost, so a sabotaged dispatch is seen too):
-    // over real TCP a client's DISCONNECT may still be on its way when the broker closes for another
-    // reason, and then the will is due
-    disconnectRead = new Set<number>();
-    const read = disconnectRead;
-    const dispatch = b.dispatch.bind(b);
-    b.dispatch = (conn, first, buf, off, len) => {
-      if (Math.floor(first / 16) === DISCONNECT) read.add(conn.id);
-      return dispatch(conn, first, buf, off, len);
-    };
     return b;
   });
-  let disconnectRead = new Set<number>();
   let broker = makeBroker();
   let slowBefore = 0;
   const tick = (): void => {
@@ -679,9 +667,6 @@ export function* soakRun(opts: SoakOptions, net: SoakNet): Generator<number, Soa
         // closed by the broker while up, without DISCONNECT: keepalive, slow consumer, ... -> will
         expectWill(c, l, net.now());
         if (c.zombie) faults.keepaliveExpiries++;
-      } else if (l.state === "closing" && !l.sock.lost && !disconnectRead.has(l.sock.id)) {
-        // its DISCONNECT written but not read: the broker closed it for something else first -> will
-        expectWill(c, l, net.now());
       }
       if (c.next !== undefined) {
         c.link = c.next;
