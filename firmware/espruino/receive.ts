@@ -14,7 +14,7 @@ import { StoredMessage } from "../broker/message";
 import { Route, routedRaw } from "../broker/route_cache";
 import { text } from "../codec/text";
 import { Bytes } from "../platform";
-import { AWAIT_PUBACK, AWAIT_PUBCOMP, AWAIT_PUBREC, InFlight, Session } from "../session/session";
+import { AWAIT_PUBACK, AWAIT_PUBCOMP, AWAIT_PUBREC, Session } from "../session/session";
 
 /**
  * What the fast path needs of the transport: sockets by "s" + id, what each
@@ -432,14 +432,15 @@ function acked(b: Broker, socks: RawSockets, conn: Connection, first: number, d:
   const stats = b.stats;
   if (first === PUBREL_FIRST) {
     const at = s.incomingQos2.indexOf(id);
-    if (at < 0 || id === 0) return false;
+    // id 0 is never held (storedOne and handlePublish refuse it): the handler finds it malformed
+    if (at < 0) return false;
     s.incomingQos2.splice(at, 1);
     hold(socks, "s" + conn.id, "\x70\x02" + d.substr(o + 2, 2));
   } else {
     const list = s.inflight;
     let i = 0;
     while (i < list.length && list[i].packetId !== id) i++;
-    if (i === list.length || id === 0) return false;
+    if (i === list.length) return false; // unknown, id 0 among them: the handler's
     const f = list[i];
     if (first === PUBREC_FIRST) {
       if (f.state !== AWAIT_PUBREC) return false;
