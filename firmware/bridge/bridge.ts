@@ -7,13 +7,13 @@ import {
 import { PacketReader, PacketSink } from "../codec/reader";
 import type { Broker } from "../broker/broker";
 import { retainMessage, routePublish } from "../broker/deliver";
-import { Bytes, Link } from "../platform";
+import { Bytes, Link, LinkEvents } from "../platform";
 import { filterMatchesBytes, filterMatchesString } from "../topics/match";
 
 import { BRIDGE_IN, BRIDGE_OUT, BridgeConfig } from "./types";
 import { text } from "../codec/text";
 
-/**
+/*
  * A bridge: this broker as a client of another (mosquitto's bridge.c). It
  * is fed by the broker's routing (Broker.bridgeOut, called by routePublish
  * only when a bridge is configured), queues what matches its `out` topics
@@ -24,7 +24,9 @@ import { text } from "../codec/text";
  * topics bring from the remote is published locally and never sent back
  * out over the bridge it came from (try_private tells the remote the same).
  *
- * All of it is cold code: loaded only when a bridge is configured.
+ * On the board all of it is cold code (scripts/build-espruino.ts): a broker
+ * without a bridge holds none of it, and one with a bridge loads each part
+ * from Storage for the event it handles.
  */
 
 const IDLE = 0;
@@ -78,439 +80,481 @@ export interface BridgeStats {
   connects: number;
 }
 
-export class Bridge implements PacketSink {
+/**
+ * A bridge's state. Plain data, and the code below free functions over it:
+ * on the board every function of the bridge is cold (loaded from Storage
+ * when called), which a class's prototype methods could not be; a broker
+ * without a bridge holds none of it.
+ */
+export interface Bridge {
   b: Broker;
   cfg: BridgeConfig;
   index: number;
-  state = IDLE;
-  link: Link | undefined = undefined;
-  reader: PacketReader;
+  state: number;
+  link: Link | undefined;
+  /** Which link the events are for: one more at every open, so a late event of an old link is ignored. */
+  linkGen: number;
+  reader: PacketReader | undefined;
   /** Not yet acknowledged by the remote, in order: in flight first (state > WAITING), then waiting. */
-  msgs: BridgeMsg[] = [];
-  bytes = 0;
-  nextSeq = 1;
-  incomingQos2: number[] = [];
-  retryAt = 0;
+  msgs: BridgeMsg[];
+  bytes: number;
+  nextSeq: number;
+  incomingQos2: number[];
+  retryAt: number;
   restartMs: number;
-  addr = 0;
-  openedAt = 0;
-  lastSent = 0;
-  lastReceived = 0;
-  pingAt = -1;
-  privateOk = true;
+  addr: number;
+  openedAt: number;
+  lastSent: number;
+  lastReceived: number;
+  pingAt: number;
+  privateOk: boolean;
   /** The notification state published locally last (-1: none yet). */
-  notified = -1;
-  journal: string | undefined = undefined;
-  journalBytes = 0;
-  stats: BridgeStats = { queued: 0, sent: 0, delivered: 0, dropped: 0, received: 0, restored: 0, connects: 0 };
-  stopped = false;
+  notified: number;
+  journal: string | undefined;
+  journalBytes: number;
+  stats: BridgeStats;
+  stopped: boolean;
+}
 
-  constructor(b: Broker, cfg: BridgeConfig, index: number) {
-    this.b = b;
-    this.cfg = cfg;
-    this.index = index;
-    this.restartMs = cfg.restartBaseMs;
-    const p = b.profile;
-    this.reader = new PacketReader(b.platform.alloc, p.maxPacketSize, 256, p.readerKeepBytes < 256 ? 256 : p.readerKeepBytes);
+export function newBridge(b: Broker, cfg: BridgeConfig, index: number): Bridge {
+  return {
+    b: b, cfg: cfg, index: index, state: IDLE, link: undefined, linkGen: 0, reader: undefined, msgs: [], bytes: 0,
+    nextSeq: 1, incomingQos2: [], retryAt: 0, restartMs: cfg.restartBaseMs, addr: 0, openedAt: 0, lastSent: 0,
+    lastReceived: 0, pingAt: -1, privateOk: true, notified: -1, journal: undefined, journalBytes: 0,
+    stats: { queued: 0, sent: 0, delivered: 0, dropped: 0, received: 0, restored: 0, connects: 0 }, stopped: false,
+  };
+}
+
+/** What is queued or in flight. */
+export function bridgeCount(br: Bridge): number {
+  return br.msgs.length;
+}
+
+function queueBounds(b: Broker): { count: number; bytes: number } {
+  const p = b.profile;
+  return {
+    count: p.maxBridgeQueued !== undefined ? p.maxBridgeQueued : p.maxQueued,
+    bytes: p.maxBridgeQueuedBytes !== undefined ? p.maxBridgeQueuedBytes : p.maxRetainedBytes,
+  };
+}
+
+// ---- the local side ----
+
+/** A message the broker routed: queue it for the remote if an `out` topic matches. */
+function outOne(br: Bridge, src: Bytes, topicOff: number, topicLen: number, payloadOff: number, payloadLen: number, qos: number, retain: boolean): void {
+  const topics = br.cfg.topics;
+  for (let i = 0; i < topics.length; i++) {
+    const t = topics[i];
+    if (t.direction === BRIDGE_IN) continue;
+    const filter = t.localPrefix + t.pattern;
+    if (!filterMatchesBytes(filter, src, topicOff, topicLen)) continue;
+    const local = text.str(src, topicOff, topicLen);
+    const remote = t.remotePrefix + local.substring(t.localPrefix.length);
+    enqueue(br, remote, text.str(src, payloadOff, payloadLen), qos < t.qos ? qos : t.qos, retain);
+    return;
   }
+}
 
-  /** What is queued or in flight. */
-  count(): number {
-    return this.msgs.length;
+export function enqueue(br: Bridge, topic: string, payload: string, qos: number, retain: boolean): void {
+  // as mosquitto: QoS 0 for a bridge that is not connected is not kept
+  if (qos === 0 && br.state !== UP) {
+    br.stats.dropped++;
+    return;
   }
-
-  // ---- the local side ----
-
-  /** A message the broker routed: queue it for the remote if an `out` topic matches. */
-  out(src: Bytes, topicOff: number, topicLen: number, payloadOff: number, payloadLen: number, qos: number, retain: boolean): void {
-    const topics = this.cfg.topics;
-    for (let i = 0; i < topics.length; i++) {
-      const t = topics[i];
-      if (t.direction === BRIDGE_IN) continue;
-      const filter = t.localPrefix + t.pattern;
-      if (!filterMatchesBytes(filter, src, topicOff, topicLen)) continue;
-      const local = text.str(src, topicOff, topicLen);
-      const remote = t.remotePrefix + local.substring(t.localPrefix.length);
-      this.enqueue(remote, text.str(src, payloadOff, payloadLen), qos < t.qos ? qos : t.qos, retain);
-      return;
-    }
-  }
-
-  enqueue(topic: string, payload: string, qos: number, retain: boolean): void {
-    const p = this.b.profile;
-    // as mosquitto: QoS 0 for a bridge that is not connected is not kept
-    if (qos === 0 && this.state !== UP) {
-      this.stats.dropped++;
-      return;
-    }
-    const size = topic.length + payload.length;
-    const maxCount = p.maxBridgeQueued !== undefined ? p.maxBridgeQueued : p.maxQueued;
-    const maxBytes = p.maxBridgeQueuedBytes !== undefined ? p.maxBridgeQueuedBytes : p.maxRetainedBytes;
-    // full: the oldest waiting QoS 0 goes first; with none, the new message is dropped (mosquitto)
-    while (this.msgs.length + 1 > maxCount || this.bytes + size > maxBytes) {
-      let at = -1;
-      for (let i = 0; i < this.msgs.length; i++) {
-        if (this.msgs[i].qos === 0 && this.msgs[i].state === WAITING) {
-          at = i;
-          break;
-        }
-      }
-      if (at < 0) {
-        this.stats.dropped++;
-        this.b.stats.publishDropped++;
-        return;
-      }
-      this.bytes -= this.msgs[at].topic.length + this.msgs[at].payload.length;
-      this.msgs.splice(at, 1);
-      this.stats.dropped++;
-    }
-    const m: BridgeMsg = { seq: this.nextSeq, topic: topic, payload: payload, qos: qos, retain: retain, state: WAITING, dup: false, durable: false };
-    this.nextSeq = this.nextSeq >= SEQ_WRAP ? 1 : this.nextSeq + 1;
-    // durable before the local publisher's PUBACK: that is sent after routing returns
-    if (qos > 0 && this.journal !== undefined) {
-      m.durable = this.append(journalAdd(m));
-    }
-    this.msgs.push(m);
-    this.bytes += size;
-    this.stats.queued++;
-    this.pump();
-  }
-
-  /** A message from the remote: published here as if a local client had sent it, but never back out over this bridge. */
-  publishLocal(topic: string, payload: string, qos: number, retain: boolean): void {
-    const b = this.b;
-    const tl = topic.length;
-    const buf = b.platform.alloc.bytes(tl + payload.length);
-    for (let i = 0; i < tl; i++) buf[i] = topic.charCodeAt(i);
-    for (let j = 0; j < payload.length; j++) buf[tl + j] = payload.charCodeAt(j);
-    if (retain && b.config.retainAvailable) retainMessage(b, buf, 0, tl, tl, payload.length, qos, undefined);
-    const before = b.bridgeFrom;
-    b.bridgeFrom = this;
-    b.bridgeRetain = retain;
-    routePublish(b, buf, 0, tl, tl, payload.length, qos, undefined, undefined, undefined);
-    b.bridgeFrom = before;
-  }
-
-  notifyLocal(up: number): void {
-    if (!this.cfg.notifications || this.notified === up) return;
-    this.notified = up;
-    this.publishLocal(this.cfg.notificationTopic, up === 1 ? "1" : "0", 1, true);
-  }
-
-  // ---- the journal ----
-
-  append(rec: string): boolean {
-    const st = this.b.platform.storage;
-    if (st === undefined || st.append === undefined || this.journal === undefined) return false;
-    const ok = st.append(this.journal, rec);
-    if (ok) this.journalBytes += rec.length;
-    return ok;
-  }
-
-  /** Delivered: a D record, and the journal compacted when nothing durable is left or it grew large. */
-  done(m: BridgeMsg): void {
-    if (!m.durable || this.journal === undefined) return;
-    const st = this.b.platform.storage;
-    if (st === undefined) return;
-    let left = 0;
-    for (let i = 0; i < this.msgs.length; i++) if (this.msgs[i].durable) left++;
-    if (left === 0) {
-      st.erase(this.journal);
-      this.journalBytes = 0;
-      return;
-    }
-    const p = this.b.profile;
-    const maxBytes = p.maxBridgeQueuedBytes !== undefined ? p.maxBridgeQueuedBytes : p.maxRetainedBytes;
-    if (this.journalBytes > 2 * maxBytes + 1024) {
-      let all = "";
-      for (let k = 0; k < this.msgs.length; k++) if (this.msgs[k].durable) all += journalAdd(this.msgs[k]);
-      if (st.write(this.journal, all)) this.journalBytes = all.length;
-      return;
-    }
-    this.append(journalDone(m.seq));
-  }
-
-  // ---- the remote side ----
-
-  send(len: number): void {
-    if (this.link === undefined) return;
-    this.lastSent = this.b.platform.now();
-    this.link.send(this.b.tx, 0, len);
-  }
-
-  sendMsg(m: BridgeMsg): void {
-    const b = this.b;
-    const pid = m.seq % PID_SPAN + 1;
-    const len = encodePublishString(b.txFor(publishSize(m.topic.length, m.payload.length, m.qos)), 0, m.topic, m.payload, m.qos, m.retain, m.dup, pid);
-    this.stats.sent++;
-    this.send(len);
-  }
-
-  /** Send what waits while the window (maxInflight) and the link's send queue allow. */
-  pump(): void {
-    if (this.state !== UP || this.link === undefined) return;
-    const p = this.b.profile;
-    let flying = 0;
-    for (let i = 0; i < this.msgs.length; i++) {
-      const m = this.msgs[i];
-      if (m.state !== WAITING) {
-        flying++;
-        continue;
-      }
-      if (flying >= p.maxInflight || this.link.queued() > p.maxSendQueueBytes) return;
-      this.sendMsg(m);
-      if (m.qos === 0) {
-        this.msgs.splice(i, 1);
-        i--;
-        this.bytes -= m.topic.length + m.payload.length;
-        this.stats.delivered++;
-      } else {
-        m.state = m.qos === 1 ? AWAIT_PUBACK : AWAIT_PUBREC;
-        flying++;
-      }
-    }
-  }
-
-  /** Once per broker tick: connect when due, keepalive, what waited for room. */
-  tick(): void {
-    if (this.stopped) return;
-    const now = this.b.platform.now();
-    if (this.state === IDLE) {
-      if (now >= this.retryAt) this.open();
-      return;
-    }
-    if (this.state !== UP) {
-      if (now - this.openedAt > this.b.profile.connectTimeoutMs) this.drop();
-      return;
-    }
-    const ka = this.cfg.keepalive * 1000;
-    if (this.pingAt >= 0 && now - this.pingAt > ka) {
-      this.drop(); // no PINGRESP within a keepalive period
-      return;
-    }
-    if (ka > 0 && this.pingAt < 0 && now - this.lastSent >= ka) {
-      this.pingAt = now;
-      this.send(encodePingreq(this.b.tx, 0));
-    }
-    this.pump();
-  }
-
-  open(): void {
-    const b = this.b;
-    const connect = b.platform.connect;
-    this.state = OPENING;
-    this.openedAt = b.platform.now();
-    this.reader = new PacketReader(b.platform.alloc, b.profile.maxPacketSize, 256, b.profile.readerKeepBytes < 256 ? 256 : b.profile.readerKeepBytes);
-    const a = this.cfg.addresses[this.addr];
-    b.log("bridge " + this.cfg.name + ": connecting to " + a.host + ":" + a.port);
-    const self = this;
-    let link: Link | undefined = undefined;
-    if (connect !== undefined) {
-      link = connect(a.host, a.port, this.cfg.name, {
-        opened: () => {
-          if (self.link === link) self.opened();
-        },
-        data: (buf: Bytes, off: number, len: number) => {
-          if (self.link !== link) return;
-          self.lastReceived = b.platform.now();
-          const err = self.reader.feed(buf, off, len, self);
-          if (err !== ERR_NONE && self.link === link) self.drop();
-        },
-        closed: () => {
-          if (self.link === link) self.lost();
-        },
-      });
-    }
-    if (link === undefined) {
-      this.lost();
-      return;
-    }
-    this.link = link;
-  }
-
-  opened(): void {
-    const c = this.cfg;
-    const b = this.b;
-    this.state = AWAIT_CONNACK;
-    const will = c.notifications ? c.notificationTopic : undefined;
-    const size = 64 + c.clientId.length + (will !== undefined ? will.length : 0) +
-      (c.username !== undefined ? c.username.length : 0) + (c.password !== undefined ? c.password.length : 0);
-    const len = encodeConnect(b.txFor(size), 0, {
-      protocolName: "MQTT", protocolLevel: c.tryPrivate && this.privateOk ? 0x84 : 4, clientId: c.clientId,
-      cleanSession: c.cleanSession, keepalive: c.keepalive, username: c.username, password: c.password,
-      willTopic: will, willMessage: "0", willQos: 1, willRetain: true,
-    });
-    this.send(len);
-  }
-
-  /** Close the link; `lost` follows from the transport, or now. */
-  drop(): void {
-    const link = this.link;
-    this.lost();
-    if (link !== undefined) link.close();
-  }
-
-  /** The link is gone: notify, back off, try again (the next address first). */
-  lost(): void {
-    const wasUp = this.state === UP;
-    this.link = undefined;
-    this.state = IDLE;
-    this.pingAt = -1;
-    // in-flight messages are resent, with DUP, after the next CONNACK
-    for (let i = 0; i < this.msgs.length; i++) if (this.msgs[i].state !== WAITING) this.msgs[i].dup = true;
-    if (this.stopped) return;
-    if (wasUp) this.b.log("bridge " + this.cfg.name + ": connection lost");
-    this.notifyLocal(0);
-    if (this.cfg.addresses.length > 1) this.addr = (this.addr + 1) % this.cfg.addresses.length;
-    const base = this.cfg.restartBaseMs;
-    const cap = this.cfg.restartCapMs;
-    if (cap > 0) {
-      // mosquitto's "decorrelated jitter": between the base and three times the last wait, capped
-      let hi = this.restartMs * 3;
-      if (hi < base) hi = base;
-      let next = base + this.b.platform.random(hi - base + 1);
-      this.restartMs = next > cap ? cap : next;
-    } else {
-      this.restartMs = base;
-    }
-    this.retryAt = this.b.platform.now() + this.restartMs;
-  }
-
-  onPacket(first: number, buf: Bytes, off: number, len: number): number {
-    const type = Math.floor(first / 16);
-    const u16 = (at: number): number => buf[at] * 256 + buf[at + 1];
-    if (this.state === AWAIT_CONNACK) {
-      if (type !== CONNACK || len !== 2) return ERR_PROTOCOL;
-      const rc = buf[off + 1];
-      if (rc !== 0) {
-        // a remote that does not know the bridge bit answers 1: the next try is plain MQTT 3.1.1 (mosquitto)
-        if (rc === 1 && this.privateOk) this.privateOk = false;
-        this.b.log("bridge " + this.cfg.name + ": refused, CONNACK " + rc);
-        return ERR_PROTOCOL;
-      }
-      this.up();
-      return ERR_NONE;
-    }
-    if (this.state !== UP) return ERR_PROTOCOL;
-    if (type === PUBLISH) return this.onPublish(Math.floor(first / 2) % 4, first % 2 === 1, buf, off, len);
-    if (type === PUBACK || type === PUBREC || type === PUBCOMP || type === PUBREL) {
-      if (len !== 2) return ERR_MALFORMED;
-      const id = u16(off);
-      if (type === PUBREL) {
-        const at = this.incomingQos2.indexOf(id);
-        if (at >= 0) this.incomingQos2.splice(at, 1);
-        this.send(encodeAck(this.b.tx, 0, PUBCOMP, 0, id));
-        return ERR_NONE;
-      }
-      if (type === PUBREC) this.send(encodeAck(this.b.tx, 0, PUBREL, 2, id));
-      for (let i = 0; i < this.msgs.length; i++) {
-        const m = this.msgs[i];
-        if (m.state === WAITING || m.seq % PID_SPAN + 1 !== id) continue;
-        if (type === PUBREC) {
-          if (m.state === AWAIT_PUBREC) m.state = AWAIT_PUBCOMP;
-          return ERR_NONE;
-        }
-        if (m.state !== (type === PUBACK ? AWAIT_PUBACK : AWAIT_PUBCOMP)) return ERR_PROTOCOL;
-        this.msgs.splice(i, 1);
-        this.bytes -= m.topic.length + m.payload.length;
-        this.stats.delivered++;
-        this.done(m);
-        this.pump();
-        return ERR_NONE;
-      }
-      return ERR_NONE;
-    }
-    if (type === PINGRESP) {
-      this.pingAt = -1;
-      return ERR_NONE;
-    }
-    if (type === SUBACK) return ERR_NONE;
-    return ERR_PROTOCOL;
-  }
-
-  up(): void {
-    const c = this.cfg;
-    const b = this.b;
-    this.state = UP;
-    this.stats.connects++;
-    this.restartMs = c.restartBaseMs;
-    b.log("bridge " + c.name + ": connected");
-    if (c.notifications) {
-      this.send(encodePublishString(b.txFor(publishSize(c.notificationTopic.length, 1, 1)), 0, c.notificationTopic, "1", 1, true, false, PID_NOTIFY));
-    }
-    const filters: string[] = [];
-    const qos: number[] = [];
-    for (let i = 0; i < c.topics.length; i++) {
-      const t = c.topics[i];
-      if (t.direction === BRIDGE_OUT) continue;
-      filters.push(t.remotePrefix + t.pattern);
-      qos.push(t.qos);
-    }
-    if (filters.length > 0) {
-      let size = 8;
-      for (let f = 0; f < filters.length; f++) size += 3 + filters[f].length;
-      this.send(encodeSubscribe(b.txFor(size), 0, PID_SUBSCRIBE, filters, qos));
-    }
-    // what was in flight goes again, in order (a PUBREL where the PUBREC came), then the rest
-    for (let k = 0; k < this.msgs.length; k++) {
-      const m = this.msgs[k];
-      if (m.state === AWAIT_PUBCOMP) this.send(encodeAck(b.tx, 0, PUBREL, 2, m.seq % PID_SPAN + 1));
-      else if (m.state !== WAITING) this.sendMsg(m);
-    }
-    this.notifyLocal(1);
-    this.pump();
-  }
-
-  onPublish(qos: number, retain: boolean, buf: Bytes, off: number, len: number): number {
-    if (qos === 3 || len < 2) return ERR_MALFORMED;
-    const tl = buf[off] * 256 + buf[off + 1];
-    let p = off + 2 + tl;
-    const end = off + len;
-    if (p > end) return ERR_MALFORMED;
-    let id = 0;
-    if (qos > 0) {
-      if (p + 2 > end) return ERR_MALFORMED;
-      id = buf[p] * 256 + buf[p + 1];
-      p += 2;
-    }
-    const b = this.b;
-    let fresh = true;
-    if (qos === 2) {
-      if (this.incomingQos2.indexOf(id) >= 0) fresh = false;
-      else this.incomingQos2.push(id);
-    }
-    if (fresh) {
-      const topics = this.cfg.topics;
-      for (let i = 0; i < topics.length; i++) {
-        const t = topics[i];
-        if (t.direction === BRIDGE_OUT) continue;
-        if (!filterMatchesBytes(t.remotePrefix + t.pattern, buf, off + 2, tl)) continue;
-        const remote = text.str(buf, off + 2, tl);
-        const local = t.localPrefix + remote.substring(t.remotePrefix.length);
-        if (local.length === 0) break;
-        this.stats.received++;
-        this.publishLocal(local, text.str(buf, p, end - p), qos, retain);
+  const size = topic.length + payload.length;
+  const max = queueBounds(br.b);
+  // full: the oldest waiting QoS 0 goes first; with none, the new message is dropped (mosquitto)
+  while (br.msgs.length + 1 > max.count || br.bytes + size > max.bytes) {
+    let at = -1;
+    for (let i = 0; i < br.msgs.length; i++) {
+      if (br.msgs[i].qos === 0 && br.msgs[i].state === WAITING) {
+        at = i;
         break;
       }
     }
-    if (qos === 1) this.send(encodeAck(b.tx, 0, PUBACK, 0, id));
-    else if (qos === 2) this.send(encodeAck(b.tx, 0, PUBREC, 0, id));
+    if (at < 0) {
+      br.stats.dropped++;
+      br.b.stats.publishDropped++;
+      return;
+    }
+    br.bytes -= br.msgs[at].topic.length + br.msgs[at].payload.length;
+    br.msgs.splice(at, 1);
+    br.stats.dropped++;
+  }
+  const m: BridgeMsg = { seq: br.nextSeq, topic: topic, payload: payload, qos: qos, retain: retain, state: WAITING, dup: false, durable: false };
+  br.nextSeq = br.nextSeq >= SEQ_WRAP ? 1 : br.nextSeq + 1;
+  // durable before the local publisher's PUBACK: that is sent after routing returns
+  if (qos > 0 && br.journal !== undefined) {
+    m.durable = journalAppend(br, journalAdd(m));
+  }
+  br.msgs.push(m);
+  br.bytes += size;
+  br.stats.queued++;
+  pump(br);
+}
+
+/** A message from the remote: published here as if a local client had sent it, but never back out over this bridge. */
+function publishLocal(br: Bridge, topic: string, payload: string, qos: number, retain: boolean): void {
+  const b = br.b;
+  const tl = topic.length;
+  const buf = b.platform.alloc.bytes(tl + payload.length);
+  for (let i = 0; i < tl; i++) buf[i] = topic.charCodeAt(i);
+  for (let j = 0; j < payload.length; j++) buf[tl + j] = payload.charCodeAt(j);
+  if (retain && b.config.retainAvailable) retainMessage(b, buf, 0, tl, tl, payload.length, qos, undefined);
+  const before = b.bridgeFrom;
+  b.bridgeFrom = br;
+  b.bridgeRetain = retain;
+  routePublish(b, buf, 0, tl, tl, payload.length, qos, undefined, undefined, undefined);
+  b.bridgeFrom = before;
+}
+
+function notifyLocal(br: Bridge, up: number): void {
+  if (!br.cfg.notifications || br.notified === up) return;
+  br.notified = up;
+  publishLocal(br, br.cfg.notificationTopic, up === 1 ? "1" : "0", 1, true);
+}
+
+// ---- the journal ----
+
+function journalAppend(br: Bridge, rec: string): boolean {
+  const st = br.b.platform.storage;
+  if (st === undefined || st.append === undefined || br.journal === undefined) return false;
+  const ok = st.append(br.journal, rec);
+  if (ok) br.journalBytes += rec.length;
+  return ok;
+}
+
+/** Delivered: a D record, and the journal compacted when nothing durable is left or it grew large. */
+function journalDelivered(br: Bridge, m: BridgeMsg): void {
+  if (!m.durable || br.journal === undefined) return;
+  const st = br.b.platform.storage;
+  if (st === undefined) return;
+  let left = 0;
+  for (let i = 0; i < br.msgs.length; i++) if (br.msgs[i].durable) left++;
+  if (left === 0) {
+    st.erase(br.journal);
+    br.journalBytes = 0;
+    return;
+  }
+  if (br.journalBytes > journalCompactAt(br.b)) {
+    let all = "";
+    for (let k = 0; k < br.msgs.length; k++) if (br.msgs[k].durable) all += journalAdd(br.msgs[k]);
+    if (st.write(br.journal, all)) br.journalBytes = all.length;
+    return;
+  }
+  journalAppend(br, journalDone(m.seq));
+}
+
+/**
+ * The journal is rewritten with what it still holds once it grew past this:
+ * twice the queue's bytes and a margin for the records' own bytes. A board's
+ * journal file is sized from it (firmware/espruino/journal.ts).
+ */
+export function journalCompactAt(b: Broker): number {
+  return 2 * queueBounds(b).bytes + 1024;
+}
+
+// ---- the remote side ----
+
+function send(br: Bridge, len: number): void {
+  if (br.link === undefined) return;
+  br.lastSent = br.b.platform.now();
+  br.link.send(br.b.tx, 0, len);
+}
+
+function sendMsg(br: Bridge, m: BridgeMsg): void {
+  const b = br.b;
+  const pid = m.seq % PID_SPAN + 1;
+  const len = encodePublishString(b.txFor(publishSize(m.topic.length, m.payload.length, m.qos)), 0, m.topic, m.payload, m.qos, m.retain, m.dup, pid);
+  br.stats.sent++;
+  send(br, len);
+}
+
+/** Send what waits while the window (maxInflight) and the link's send queue allow. */
+function pump(br: Bridge): void {
+  if (br.state !== UP || br.link === undefined) return;
+  const p = br.b.profile;
+  let flying = 0;
+  for (let i = 0; i < br.msgs.length; i++) {
+    const m = br.msgs[i];
+    if (m.state !== WAITING) {
+      flying++;
+      continue;
+    }
+    if (flying >= p.maxInflight || br.link.queued() > p.maxSendQueueBytes) return;
+    sendMsg(br, m);
+    if (m.qos === 0) {
+      br.msgs.splice(i, 1);
+      i--;
+      br.bytes -= m.topic.length + m.payload.length;
+      br.stats.delivered++;
+    } else {
+      m.state = m.qos === 1 ? AWAIT_PUBACK : AWAIT_PUBREC;
+      flying++;
+    }
+  }
+}
+
+/** Once per broker tick: connect when due, keepalive, what waited for room. */
+export function tickBridge(br: Bridge): void {
+  if (br.stopped) return;
+  const b = br.b;
+  const now = b.platform.now();
+  if (br.state === IDLE) {
+    if (now >= br.retryAt) open(br);
+    return;
+  }
+  if (br.state !== UP) {
+    if (now - br.openedAt > b.profile.connectTimeoutMs) drop(br);
+    return;
+  }
+  const ka = br.cfg.keepalive * 1000;
+  if (br.pingAt >= 0 && now - br.pingAt > ka) {
+    drop(br); // no PINGRESP within a keepalive period
+    return;
+  }
+  if (ka > 0 && br.pingAt < 0 && now - br.lastSent >= ka) {
+    br.pingAt = now;
+    send(br, encodePingreq(b.tx, 0));
+  }
+  pump(br);
+}
+
+function open(br: Bridge): void {
+  const b = br.b;
+  const connect = b.platform.connect;
+  br.state = OPENING;
+  br.openedAt = b.platform.now();
+  const p = b.profile;
+  br.reader = new PacketReader(b.platform.alloc, p.maxPacketSize, 256, p.readerKeepBytes < 256 ? 256 : p.readerKeepBytes);
+  const a = br.cfg.addresses[br.addr];
+  b.log("bridge " + br.cfg.name + ": connecting to " + a.host + ":" + a.port);
+  br.linkGen++;
+  const link = connect !== undefined ? connect(a.host, a.port, br.cfg.name, linkEvents(br, br.linkGen)) : undefined;
+  if (link === undefined) {
+    lost(br);
+    return;
+  }
+  br.link = link;
+}
+
+/**
+ * The events of one link, for that link only. In a function of its own: on
+ * the board these closures live as long as the link, and they keep the
+ * scope they were made in, which here holds nothing else.
+ */
+function linkEvents(br: Bridge, gen: number): LinkEvents {
+  return {
+    opened: () => {
+      if (br.linkGen === gen) linkOpened(br);
+    },
+    data: (buf: Bytes, off: number, len: number) => {
+      if (br.linkGen === gen) linkData(br, buf, off, len);
+    },
+    closed: () => {
+      if (br.linkGen === gen && br.link !== undefined) lost(br);
+    },
+  };
+}
+
+/** Connected: CONNECT, with the notification's 0 as the will. */
+function linkOpened(br: Bridge): void {
+  const c = br.cfg;
+  const b = br.b;
+  br.state = AWAIT_CONNACK;
+  const will = c.notifications ? c.notificationTopic : undefined;
+  const size = 64 + c.clientId.length + (will !== undefined ? will.length : 0) +
+    (c.username !== undefined ? c.username.length : 0) + (c.password !== undefined ? c.password.length : 0);
+  const len = encodeConnect(b.txFor(size), 0, {
+    protocolName: "MQTT", protocolLevel: c.tryPrivate && br.privateOk ? 0x84 : 4, clientId: c.clientId,
+    cleanSession: c.cleanSession, keepalive: c.keepalive, username: c.username, password: c.password,
+    willTopic: will, willMessage: "0", willQos: 1, willRetain: true,
+  });
+  send(br, len);
+}
+
+function linkData(br: Bridge, buf: Bytes, off: number, len: number): void {
+  br.lastReceived = br.b.platform.now();
+  const gen = br.linkGen;
+  const sink: PacketSink = {
+    onPacket: (first: number, pb: Bytes, po: number, pl: number) => onPacket(br, first, pb, po, pl),
+  };
+  const err = br.reader !== undefined ? br.reader.feed(buf, off, len, sink) : ERR_NONE;
+  if (err !== ERR_NONE && br.linkGen === gen && br.link !== undefined) drop(br);
+}
+
+/** Close the link; the transport's `closed` that follows is for a link already let go. */
+function drop(br: Bridge): void {
+  const link = br.link;
+  lost(br);
+  if (link !== undefined) link.close();
+}
+
+/** The link is gone: notify, back off, try again (the next address first). */
+function lost(br: Bridge): void {
+  const wasUp = br.state === UP;
+  br.link = undefined;
+  br.linkGen++;
+  br.state = IDLE;
+  br.pingAt = -1;
+  // in-flight messages are resent, with DUP, after the next CONNACK
+  for (let i = 0; i < br.msgs.length; i++) if (br.msgs[i].state !== WAITING) br.msgs[i].dup = true;
+  if (br.stopped) return;
+  const b = br.b;
+  if (wasUp) b.log("bridge " + br.cfg.name + ": connection lost");
+  notifyLocal(br, 0);
+  if (br.cfg.addresses.length > 1) br.addr = (br.addr + 1) % br.cfg.addresses.length;
+  const base = br.cfg.restartBaseMs;
+  const cap = br.cfg.restartCapMs;
+  if (cap > 0) {
+    // mosquitto's "decorrelated jitter": between the base and three times the last wait, capped
+    let hi = br.restartMs * 3;
+    if (hi < base) hi = base;
+    const next = base + b.platform.random(hi - base + 1);
+    br.restartMs = next > cap ? cap : next;
+  } else {
+    br.restartMs = base;
+  }
+  br.retryAt = b.platform.now() + br.restartMs;
+}
+
+function onPacket(br: Bridge, first: number, buf: Bytes, off: number, len: number): number {
+  const type = Math.floor(first / 16);
+  if (br.state === AWAIT_CONNACK) {
+    if (type !== CONNACK || len !== 2) return ERR_PROTOCOL;
+    const rc = buf[off + 1];
+    if (rc !== 0) {
+      // a remote that does not know the bridge bit answers 1: the next try is plain MQTT 3.1.1 (mosquitto)
+      if (rc === 1 && br.privateOk) br.privateOk = false;
+      br.b.log("bridge " + br.cfg.name + ": refused, CONNACK " + rc);
+      return ERR_PROTOCOL;
+    }
+    up(br);
     return ERR_NONE;
   }
-
-  /** Shut down: a last 0 on the remote, DISCONNECT (no will then), and locally 0. */
-  stop(): void {
-    const b = this.b;
-    if (this.state === UP && this.link !== undefined) {
-      const c = this.cfg;
-      if (c.notifications) this.send(encodePublishString(b.txFor(publishSize(c.notificationTopic.length, 1, 0)), 0, c.notificationTopic, "0", 0, true, false, 0));
-      this.send(encodeDisconnect(b.tx, 0));
-    }
-    const link = this.link;
-    this.stopped = true;
-    this.lost();
-    if (link !== undefined) link.close();
+  if (br.state !== UP) return ERR_PROTOCOL;
+  if (type === PUBLISH) return onPublish(br, Math.floor(first / 2) % 4, first % 2 === 1, buf, off, len);
+  if (type === PUBACK || type === PUBREC || type === PUBCOMP || type === PUBREL) {
+    if (len !== 2) return ERR_MALFORMED;
+    return onAck(br, type, buf[off] * 256 + buf[off + 1]);
   }
+  if (type === PINGRESP) {
+    br.pingAt = -1;
+    return ERR_NONE;
+  }
+  if (type === SUBACK) return ERR_NONE;
+  return ERR_PROTOCOL;
+}
+
+function onAck(br: Bridge, type: number, id: number): number {
+  const b = br.b;
+  if (type === PUBREL) {
+    const at = br.incomingQos2.indexOf(id);
+    if (at >= 0) br.incomingQos2.splice(at, 1);
+    send(br, encodeAck(b.tx, 0, PUBCOMP, 0, id));
+    return ERR_NONE;
+  }
+  if (type === PUBREC) send(br, encodeAck(b.tx, 0, PUBREL, 2, id));
+  for (let i = 0; i < br.msgs.length; i++) {
+    const m = br.msgs[i];
+    if (m.state === WAITING || m.seq % PID_SPAN + 1 !== id) continue;
+    if (type === PUBREC) {
+      if (m.state === AWAIT_PUBREC) m.state = AWAIT_PUBCOMP;
+      return ERR_NONE;
+    }
+    if (m.state !== (type === PUBACK ? AWAIT_PUBACK : AWAIT_PUBCOMP)) return ERR_PROTOCOL;
+    br.msgs.splice(i, 1);
+    br.bytes -= m.topic.length + m.payload.length;
+    br.stats.delivered++;
+    journalDelivered(br, m);
+    pump(br);
+    return ERR_NONE;
+  }
+  return ERR_NONE;
+}
+
+function up(br: Bridge): void {
+  const c = br.cfg;
+  const b = br.b;
+  br.state = UP;
+  br.stats.connects++;
+  br.restartMs = c.restartBaseMs;
+  b.log("bridge " + c.name + ": connected");
+  if (c.notifications) {
+    send(br, encodePublishString(b.txFor(publishSize(c.notificationTopic.length, 1, 1)), 0, c.notificationTopic, "1", 1, true, false, PID_NOTIFY));
+  }
+  const filters: string[] = [];
+  const qos: number[] = [];
+  for (let i = 0; i < c.topics.length; i++) {
+    const t = c.topics[i];
+    if (t.direction === BRIDGE_OUT) continue;
+    filters.push(t.remotePrefix + t.pattern);
+    qos.push(t.qos);
+  }
+  if (filters.length > 0) {
+    let size = 8;
+    for (let f = 0; f < filters.length; f++) size += 3 + filters[f].length;
+    send(br, encodeSubscribe(b.txFor(size), 0, PID_SUBSCRIBE, filters, qos));
+  }
+  // what was in flight goes again, in order (a PUBREL where the PUBREC came), then the rest
+  for (let k = 0; k < br.msgs.length; k++) {
+    const m = br.msgs[k];
+    if (m.state === AWAIT_PUBCOMP) send(br, encodeAck(b.tx, 0, PUBREL, 2, m.seq % PID_SPAN + 1));
+    else if (m.state !== WAITING) sendMsg(br, m);
+  }
+  notifyLocal(br, 1);
+  pump(br);
+}
+
+function onPublish(br: Bridge, qos: number, retain: boolean, buf: Bytes, off: number, len: number): number {
+  if (qos === 3 || len < 2) return ERR_MALFORMED;
+  const tl = buf[off] * 256 + buf[off + 1];
+  let p = off + 2 + tl;
+  const end = off + len;
+  if (p > end) return ERR_MALFORMED;
+  let id = 0;
+  if (qos > 0) {
+    if (p + 2 > end) return ERR_MALFORMED;
+    id = buf[p] * 256 + buf[p + 1];
+    p += 2;
+  }
+  const b = br.b;
+  let fresh = true;
+  if (qos === 2) {
+    if (br.incomingQos2.indexOf(id) >= 0) fresh = false;
+    else br.incomingQos2.push(id);
+  }
+  if (fresh) {
+    const topics = br.cfg.topics;
+    for (let i = 0; i < topics.length; i++) {
+      const t = topics[i];
+      if (t.direction === BRIDGE_OUT) continue;
+      if (!filterMatchesBytes(t.remotePrefix + t.pattern, buf, off + 2, tl)) continue;
+      const remote = text.str(buf, off + 2, tl);
+      const local = t.localPrefix + remote.substring(t.remotePrefix.length);
+      if (local.length === 0) break;
+      br.stats.received++;
+      publishLocal(br, local, text.str(buf, p, end - p), qos, retain);
+      break;
+    }
+  }
+  if (qos === 1) send(br, encodeAck(b.tx, 0, PUBACK, 0, id));
+  else if (qos === 2) send(br, encodeAck(b.tx, 0, PUBREC, 0, id));
+  return ERR_NONE;
+}
+
+/** Shut down: a last 0 on the remote, DISCONNECT (no will then), and locally 0. */
+function stopBridge(br: Bridge): void {
+  const b = br.b;
+  if (br.state === UP && br.link !== undefined) {
+    const c = br.cfg;
+    if (c.notifications) send(br, encodePublishString(b.txFor(publishSize(c.notificationTopic.length, 1, 0)), 0, c.notificationTopic, "0", 0, true, false, 0));
+    send(br, encodeDisconnect(b.tx, 0));
+  }
+  const link = br.link;
+  br.stopped = true;
+  lost(br);
+  if (link !== undefined) link.close();
 }
 
 function u16s(n: number): string {
@@ -596,7 +640,7 @@ export function startBridges(b: Broker): Bridge[] {
   if (cfgs === undefined || cfgs.length === 0) return list;
   const st = b.platform.storage;
   for (let i = 0; i < cfgs.length; i++) {
-    const br = new Bridge(b, cfgs[i], i);
+    const br = newBridge(b, cfgs[i], i);
     if (b.config.persistence && st !== undefined && st.append !== undefined) {
       br.journal = "mqtt.bq" + i;
       const data = st.read(br.journal);
@@ -621,19 +665,29 @@ export function startBridges(b: Broker): Bridge[] {
     list.push(br);
   }
   b.bridges = list;
-  b.bridgeOut = bridgeOut;
-  for (let n = 0; n < list.length; n++) list[n].notifyLocal(0);
+  b.bridgeOut = outHook();
+  for (let n = 0; n < list.length; n++) notifyLocal(list[n], 0);
   return list;
 }
 
-/** Broker.bridgeOut: what routePublish hands every bridge. */
+/**
+ * Broker.bridgeOut, a function that only calls bridgeOut. On the board what
+ * a cold function hands out keeps its whole file alive; this one's file
+ * holds only itself, and bridgeOut is loaded for each message it is given.
+ */
+function outHook(): (b: Broker, src: Bytes, topicOff: number, topicLen: number, payloadOff: number, payloadLen: number, qos: number) => void {
+  return (b: Broker, src: Bytes, topicOff: number, topicLen: number, payloadOff: number, payloadLen: number, qos: number) =>
+    bridgeOut(b, src, topicOff, topicLen, payloadOff, payloadLen, qos);
+}
+
+/** What routePublish hands every bridge. */
 function bridgeOut(b: Broker, src: Bytes, topicOff: number, topicLen: number, payloadOff: number, payloadLen: number, qos: number): void {
   const retain = b.bridgeRetain;
   b.bridgeRetain = false;
   const list = b.bridges as Bridge[];
   for (let i = 0; i < list.length; i++) {
     if (list[i] === b.bridgeFrom) continue;
-    list[i].out(src, topicOff, topicLen, payloadOff, payloadLen, qos, retain);
+    outOne(list[i], src, topicOff, topicLen, payloadOff, payloadLen, qos, retain);
   }
 }
 
@@ -641,13 +695,13 @@ function bridgeOut(b: Broker, src: Bytes, topicOff: number, topicLen: number, pa
 export function tickBridges(b: Broker): void {
   const list = b.bridges;
   if (list === undefined) return;
-  for (let i = 0; i < list.length; i++) list[i].tick();
+  for (let i = 0; i < list.length; i++) tickBridge(list[i]);
 }
 
 export function stopBridges(b: Broker): void {
   const list = b.bridges;
   if (list === undefined) return;
-  for (let i = 0; i < list.length; i++) list[i].stop();
+  for (let i = 0; i < list.length; i++) stopBridge(list[i]);
 }
 
 /** For tests: does a filter match a topic (both strings). */

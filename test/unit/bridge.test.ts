@@ -7,7 +7,7 @@ import * as assert from "uvu/assert";
 import { readFileSync } from "node:fs";
 import * as path from "node:path";
 import { Broker } from "../../firmware/broker/broker";
-import { Bridge, journalAdd, journalDone, readJournal, startBridges } from "../../firmware/bridge/bridge";
+import { Bridge, bridgeCount, journalAdd, journalDone, readJournal, startBridges, tickBridge } from "../../firmware/bridge/bridge";
 import { BRIDGE_OUT, BridgeConfig } from "../../firmware/bridge/types";
 import { BoardProfile } from "../../firmware/profile";
 import { Link, LinkEvents, Storage } from "../../firmware/platform";
@@ -83,7 +83,7 @@ function rig(cfg: BridgeConfig, profile: BoardProfile = esp32, opts: { connects?
 function run(r: Rig, ms: number, tick = 100): void {
   for (let t = 0; t < ms; t += tick) {
     r.clock.now += tick;
-    r.bridge.tick();
+    tickBridge(r.bridge);
   }
 }
 
@@ -123,7 +123,7 @@ test("bounded queue while the remote is away: QoS 0 not kept (as mosquitto), QoS
   const r = rig(bridgeCfg(), profile);
   local(r, "a", "zero", 0);
   for (let i = 0; i < 8; i++) local(r, "a", "m" + i, 1);
-  assert.is(r.bridge.count(), 5);
+  assert.is(bridgeCount(r.bridge), 5);
   assert.is(r.bridge.stats.dropped, 1 + 3);
   assert.equal(r.bridge.msgs.map((m) => m.payload), ["m0", "m1", "m2", "m3", "m4"]);
 });
@@ -132,7 +132,7 @@ test("bounded queue by bytes: maxBridgeQueuedBytes counts topic and payload", ()
   const profile = { ...esp32, maxBridgeQueued: 100, maxBridgeQueuedBytes: 30 };
   const r = rig(bridgeCfg(), profile);
   for (let i = 0; i < 5; i++) local(r, "t", "123456789", 1); // 10 bytes each
-  assert.is(r.bridge.count(), 3);
+  assert.is(bridgeCount(r.bridge), 3);
   assert.is(r.bridge.bytes, 30);
 });
 
