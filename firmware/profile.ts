@@ -7,6 +7,13 @@ export interface BoardProfile {
   name: string;
   /** Concurrent client connections; beyond it CONNACK 3 (server unavailable). */
   maxClients: number;
+  /**
+   * A board's network stack has a fixed number of sockets, and a bridge's
+   * link to its remote takes one a client would have: with a bridge
+   * configured, maxClients is at most this (scripts/flash.ts). Absent: no
+   * such bound (the desktop).
+   */
+  maxClientsWithBridge?: number;
   /** Largest whole control packet accepted (fixed header included); larger closes the connection. */
   maxPacketSize: number;
   /** Largest PUBLISH payload stored and forwarded; larger is dropped (acked) like mosquitto's message_size_limit. 0 = up to maxPacketSize. */

@@ -178,16 +178,38 @@ export function attachBridges(broker: Broker, config: BrokerConfig): HostBridges
 }
 
 /**
- * Bridges are for the desktop for now: on a board the configuration stops
- * at its `connection` line. Measured on the Espruino interpreter
- * (ESP32-sized): the core's bridge as a module loaded from Storage costs
- * 588 JsVars resident (an idle broker 1,208, with it 1,796 of 4,000), and
- * the firmware booting with a bridge configured ran out of memory; NodeMCU's
- * adapter has no outbound socket. `where` names the runtime in the message.
+ * NodeMCU's adapter has no outbound socket: there a bridge stops the
+ * configuration at its `connection` line. `where` names the runtime.
  */
 export function refuseBoardBridges(config: BrokerConfig, where: string): void {
   const list = (config.bridges ?? []) as HostBridge[];
   if (list.length === 0) return;
   throw new ConfigError((list[0].where ?? "") + "connection " + list[0].name + ": bridges are not supported on " + where +
-    " (desktop only for now); run the bridge on the desktop broker, or let mosquitto on the LAN bridge to the board");
+    " (its adapter has no outbound socket); run the bridge on an Espruino board or the desktop broker, or let mosquitto on the LAN bridge to it");
+}
+
+/**
+ * A bridge on an Espruino board (`npm run flash`): one, since its link
+ * takes one of the board's few sockets (maxClients becomes the profile's
+ * maxClientsWithBridge), and without TLS, which does not fit beside the
+ * broker in its memory. Returns what the flash prints about it.
+ */
+export function boardBridges(config: BrokerConfig): string | undefined {
+  const list = (config.bridges ?? []) as HostBridge[];
+  if (list.length === 0) return undefined;
+  if (list.length > 1) {
+    throw new ConfigError((list[1].where ?? "") + "connection " + list[1].name + ": a board runs one bridge (its link takes one of the board's sockets); " +
+      "bridge to one broker and let that one bridge on");
+  }
+  const br = list[0];
+  if (br.tls !== undefined) {
+    throw new ConfigError((br.where ?? "") + "connection " + br.name + ": bridge_cafile: TLS to the remote does not fit on the board beside the broker; " +
+      "bridge to a broker on the LAN (mosquitto) and let it bridge on over TLS");
+  }
+  const p = config.profile;
+  if (p.maxClientsWithBridge !== undefined && p.maxClients > p.maxClientsWithBridge) {
+    p.maxClients = p.maxClientsWithBridge;
+    return "bridge " + br.name + " to " + br.addresses[0].host + ":" + br.addresses[0].port + ": its link takes a socket, so " + p.maxClients + " clients";
+  }
+  return "bridge " + br.name + " to " + br.addresses[0].host + ":" + br.addresses[0].port;
 }

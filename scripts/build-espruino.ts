@@ -62,6 +62,11 @@ const COLD_ROOTS = [
   "loginFailed", "takeoverStorm",
   "errorName", "publishWill", "guardTick", "publishSys", "serializeState", "validState", "restoreState",
   "newSubscriptionIndex",
+  // a bridge (firmware/bridge/bridge.ts), all of it: each event loads what it runs. Every function
+  // that hands out a closure which lives on (the broker's hook, a link's events, the journal, the
+  // socket) is a root of its own, so that what it keeps alive is itself alone
+  "startBridges", "tickBridges", "bridgesNetwork", "bridgeOut", "outHook", "linkEvents", "linkOpened", "linkData",
+  "linkLost", "journalCompactAt", "flashJournal", "netConnect",
 ];
 
 export function buildEspruino(opts: BuildOptions = {}): string {
@@ -70,6 +75,9 @@ export function buildEspruino(opts: BuildOptions = {}): string {
   fs.mkdirSync(path.dirname(outfile), { recursive: true });
   // one renaming for every build, so the broker and the suite read the same mqtt.json
   const cache = fs.existsSync(MANGLE_CACHE) ? JSON.parse(fs.readFileSync(MANGLE_CACHE, "utf8")) : {};
+  // a name no longer renamed (one since handed to Espruino) leaves the cache, which flash.ts renames mqtt.json by
+  const renamed = mangleRegExp(ROOT);
+  for (const name of Object.keys(cache)) if (!renamed.test(name)) delete cache[name];
   const minify = opts.minify !== false;
   // 1. bundle flat from TypeScript: esbuild inlines constants across modules
   //    (each one left would be a JsVar) and shortens property names

@@ -16,7 +16,7 @@ import * as ts from "typescript";
 const EXTERNAL = [
   "read", "write", "erase", "readJSON", "list", "getFree", "on", "end", "listen", "createServer", "memory",
   "usage", "free", "total", "SHA256", "connect", "getIP", "ip", "setHostname", "startAP", "password",
-  "authMode", "env", "VERSION", "BOARD", "require", "running", "start", "selftest", "mqtt",
+  "authMode", "host", "port", "removeAllListeners", "env", "VERSION", "BOARD", "require", "running", "start", "selftest", "mqtt",
 ];
 
 function builtinNames(): Set<string> {

@@ -12,7 +12,7 @@ import { BrokerConfig } from "../firmware/config";
 import { LIMITS_FILE } from "../firmware/espruino/selftest";
 import { BoardProfile } from "../firmware/profile";
 import { ConfigError, defaultConfig, loadConfig, loadProfile } from "../host-sim/config";
-import { refuseBoardBridges } from "../host-sim/bridge-host";
+import { boardBridges } from "../host-sim/bridge-host";
 import { promptTty } from "../host-sim/passwd-cli";
 import { buildEspruino, MANGLE_CACHE } from "./build-espruino";
 import { renameKeys } from "./espruino-mangle";
@@ -43,11 +43,11 @@ export interface FlashResult {
 
 /**
  * The board's limits: the profile's numbers with what the configuration overrides. Neither the
- * profile's name (nothing on the board reads it) nor the bridge's limits (no bridge on the board).
+ * profile's name (nothing on the board reads it) nor maxClientsWithBridge (already applied).
  */
 export function boardLimits(config: BrokerConfig): { [field: string]: number } {
   const limits: { [field: string]: number } = {};
-  for (const [k, v] of Object.entries(config.profile)) if (typeof v === "number" && !k.startsWith("maxBridge")) limits[k] = v;
+  for (const [k, v] of Object.entries(config.profile)) if (typeof v === "number" && k !== "maxClientsWithBridge") limits[k] = v;
   return limits;
 }
 
@@ -58,6 +58,8 @@ export function boardLimits(config: BrokerConfig): { [field: string]: number } {
  */
 export function boardConfig(config: BrokerConfig, profile: BoardProfile & { wifi?: { mode?: string; hostname?: string } }, opts: FlashOptions, inCode = false): object {
   const c = { ...config, profile: inCode ? {} : boardLimits(config), listeners: config.listeners.map((l) => ({ port: l.port, address: undefined })) };
+  // a bridge as the core reads it: not where it was configured (each character a JsVar's share)
+  if (config.bridges !== undefined) c.bridges = config.bridges.map((x) => ({ ...x, where: undefined, tls: undefined }));
   // a board is reached over Wi-Fi: there is no loopback to limit anonymous clients to
   c.auth = { ...c.auth, anonymousLoopbackOnly: false };
   const hasWifi = opts.wifi !== undefined;
@@ -75,8 +77,8 @@ export async function flash(opts: FlashOptions): Promise<FlashResult> {
   const profile = loadProfile(opts.board) as BoardProfile & { espruinoBoard?: string; wifi?: { hostname?: string } };
   const config = opts.config !== undefined ? loadConfig(opts.config, profile) : defaultConfig(profile);
   if (opts.config === undefined) config.listeners = [{ port: 1883, address: undefined }];
-  // bridges: desktop only for now (host-sim/bridge-host.ts says what the board was measured at)
-  refuseBoardBridges(config, "the board");
+  // one bridge, without TLS, and a socket fewer for clients (host-sim/bridge-host.ts)
+  const bridgeNote = boardBridges(config);
   if (config.auth.passwords !== undefined) {
     for (const [key, entry] of Object.entries(config.auth.passwords)) {
       if (entry.algo !== "sha256") {
@@ -103,6 +105,7 @@ export async function flash(opts: FlashOptions): Promise<FlashResult> {
   try {
     const hello = await con.hello();
     out(`found Espruino ${hello.version} on board ${hello.board}`);
+    if (bridgeNote !== undefined) out(bridgeNote);
     if (profile.espruinoBoard !== undefined && hello.board !== profile.espruinoBoard) {
       throw new ConsoleError(`wrong board: ${opts.port} is a ${hello.board}, the profile "${opts.board}" is for ${profile.espruinoBoard}; pass --board for this board`);
     }

@@ -332,7 +332,7 @@ function open(br: Bridge): void {
   br.linkGen++;
   const link = connect !== undefined ? connect(a.host, a.port, br.cfg.name, linkEvents(br, br.linkGen)) : undefined;
   if (link === undefined) {
-    lost(br);
+    linkLost(br);
     return;
   }
   br.link = link;
@@ -352,7 +352,7 @@ function linkEvents(br: Bridge, gen: number): LinkEvents {
       if (br.linkGen === gen) linkData(br, buf, off, len);
     },
     closed: () => {
-      if (br.linkGen === gen && br.link !== undefined) lost(br);
+      if (br.linkGen === gen && br.link !== undefined) linkLost(br);
     },
   };
 }
@@ -386,12 +386,12 @@ function linkData(br: Bridge, buf: Bytes, off: number, len: number): void {
 /** Close the link; the transport's `closed` that follows is for a link already let go. */
 function drop(br: Bridge): void {
   const link = br.link;
-  lost(br);
+  linkLost(br);
   if (link !== undefined) link.close();
 }
 
 /** The link is gone: notify, back off, try again (the next address first). */
-function lost(br: Bridge): void {
+function linkLost(br: Bridge): void {
   const wasUp = br.state === UP;
   br.link = undefined;
   br.linkGen++;
@@ -553,7 +553,7 @@ function stopBridge(br: Bridge): void {
   }
   const link = br.link;
   br.stopped = true;
-  lost(br);
+  linkLost(br);
   if (link !== undefined) link.close();
 }
 
@@ -696,6 +696,21 @@ export function tickBridges(b: Broker): void {
   const list = b.bridges;
   if (list === undefined) return;
   for (let i = 0; i < list.length; i++) tickBridge(list[i]);
+}
+
+/**
+ * The network went (down, `up` false) or came back (the board's Wi-Fi): a
+ * link over a network that is gone is dropped now, not at its keepalive,
+ * and a bridge waiting out its backoff connects at the next tick.
+ */
+export function bridgesNetwork(b: Broker, up: boolean): void {
+  const list = b.bridges;
+  if (list === undefined) return;
+  for (let i = 0; i < list.length; i++) {
+    const br = list[i];
+    if (!up && br.link !== undefined) drop(br);
+    if (up && br.state === IDLE) br.retryAt = b.platform.now();
+  }
 }
 
 export function stopBridges(b: Broker): void {

@@ -16,6 +16,9 @@ import { publishSys } from "../broker/sys_tree";
 import { BrokerConfig } from "../config";
 import { Bytes, Transport } from "../platform";
 import { restoreState, serializeState, validState } from "../session/persist";
+import { bridgesNetwork, journalCompactAt, startBridges, tickBridges } from "../bridge/bridge";
+import { flashJournal } from "./journal";
+import { netConnect } from "./link";
 import { coolDown, receive, Receiver } from "./receive";
 import { installText } from "./text";
 
@@ -160,6 +163,19 @@ export function start(): Broker | undefined {
     }
   })();
 
+  /*
+   * A bridge (one on a board: lwIP's sockets are counted in boards/): an
+   * outbound socket, the journal in flash with persistence, and its code
+   * cold, loaded per event; a board without one creates none of this.
+   */
+  const bridged = config.bridges !== undefined && config.bridges.length > 0;
+  if (bridged) {
+    b.platform.connect = netConnect;
+    // sized so that the core compacts it before it fills (an append that does not fit rewrites it)
+    if (config.persistence) b.platform.storage = flashJournal(storage, 2 * (journalCompactAt(b) + profile.maxPacketSize) + 64);
+    startBridges(b);
+  }
+
   const port = config.listeners.length > 0 ? config.listeners[0].port : 1883;
   const listen = () => {
     const chunk = new Uint8Array(CHUNK);
@@ -214,25 +230,36 @@ export function start(): Broker | undefined {
       wifi.startAP(w.ssid, { password: w.password, authMode: "wpa2" }, () => listen());
     } else {
       let listening = false;
+      let trying = false;
       const attempt = (delay: number) => {
+        trying = true;
         wifi.connect(w.ssid, { password: w.password }, (err: any) => {
           if (err) {
             // retry with backoff, at most a minute apart
             setTimeout(() => attempt(delay < 60000 ? delay * 2 : delay), delay);
             return;
           }
+          trying = false;
           wifi.getIP((e: any, ip: any) => print("mqtt: wifi up " + (ip ? ip.ip : "")));
           if (!listening) listen();
           listening = true;
+          if (bridged) bridgesNetwork(b, true);
         });
       };
       attempt(1000);
+      // Wi-Fi lost: a bridge's socket would only time out at its keepalive, so it goes now and
+      // connects again as soon as the network is back, not after its backoff
+      wifi.on("disconnected", () => {
+        if (bridged) bridgesNetwork(b, false);
+        if (!trying) attempt(1000);
+      });
     }
   }
 
   let lastSave = Date.now();
   setInterval(() => {
     b.tick();
+    if (bridged) tickBridges(b);
     // no route kept (a client came, went or subscribed since the last QoS 1/2 traffic): the warm
     // QoS 1/2 path leaves RAM until the next such message (receive.ts)
     if (b.routeCount === 0) coolDown();

@@ -12,6 +12,7 @@ import { PacketReader, PacketSink } from "../codec/reader";
 import { Bytes, Transport } from "../platform";
 import { filterMatchesString } from "../topics/match";
 import { validTopicFilter } from "../topics/validate";
+import { flashJournal } from "./journal";
 
 /**
  * Storage file with the limits the flashed broker was built with (scripts/flash.ts writes it): its
@@ -162,12 +163,56 @@ function brokerTests(config: BrokerConfig): void {
   check("will on keepalive expiry", t.closedIds["c" + pub] === true && t.take(sub).indexOf("732f77696c6c") >= 0, "no will");
 }
 
+/** The bridge's journal in this board's flash (journal.ts): records with 0xFE/0xFF, rewrites, a torn rewrite, a full file. */
+function journalTests(): void {
+  const st = global.require("Storage");
+  const name = "mqtt.tj";
+  const clean = () => {
+    st.erase(name + "a");
+    st.erase(name + "b");
+  };
+  clean();
+  const recs = ["A\x00\xff\xfe1", "B\xfe\x01\x02", "C\xff\xff"];
+  let j = flashJournal(st, 256);
+  let ok = true;
+  for (let i = 0; i < recs.length; i++) ok = j.append!(name, recs[i]) && ok;
+  check("journal: appends read back after a reboot, 0xFE/0xFF kept", ok && flashJournal(st, 256).read(name) === recs.join(""),
+    JSON.stringify(flashJournal(st, 256).read(name)));
+  j = flashJournal(st, 256);
+  ok = j.write(name, "R1") && j.append!(name, "+2");
+  check("journal: a rewrite goes to the other file, the old one erased", ok && flashJournal(st, 256).read(name) === "R1+2" &&
+    st.read(name + "a") === undefined && st.read(name + "b") !== undefined, JSON.stringify(st.list(/mqtt\.tj/)));
+  // a rewrite cut by a power cut: made ("J") but never marked whole
+  st.write(name + "a", "J", 0, 256);
+  st.write(name + "a", "lost", 2);
+  check("journal: a torn rewrite is ignored and erased, the old file read", flashJournal(st, 256).read(name) === "R1+2" &&
+    st.read(name + "a") === undefined, JSON.stringify(st.list(/mqtt\.tj/)));
+  // cut between marking the new one whole and erasing the old: either holds every message owed
+  st.write(name + "a", "JWR1", 0, 256);
+  const both = flashJournal(st, 256).read(name);
+  check("journal: of two whole files one is read, the other erased", (both === "R1" || both === "R1+2") &&
+    st.list(/mqtt\.tj/).length === 1, JSON.stringify(st.list(/mqtt\.tj/)));
+  clean();
+  j = flashJournal(st, 16);
+  let all = "";
+  ok = true;
+  for (let k = 0; k < 8; k++) {
+    ok = j.append!(name, "rec" + k) && ok;
+    all += "rec" + k;
+  }
+  check("journal: an append past the file's size rewrites it, nothing lost", ok && flashJournal(st, 16).read(name) === all,
+    JSON.stringify(flashJournal(st, 16).read(name)));
+  j.erase(name);
+  check("journal: erased", flashJournal(st, 16).read(name) === undefined && st.list(/mqtt\.tj/).length === 0, JSON.stringify(st.list(/mqtt\.tj/)));
+}
+
 /** Run every suite; prints "# passed P failed F" last. */
 export function runSelfTest(config: BrokerConfig): void {
   const before = process.memory().usage;
   codecTests();
   topicTests();
   brokerTests(config);
+  journalTests();
   print("# memory " + before + " -> " + process.memory().usage + " JsVars");
   print("# passed " + passed + " failed " + failed);
 }

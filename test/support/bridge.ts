@@ -256,7 +256,7 @@ export interface OutageOptions {
   local?: "ours" | "mosquitto" | ((conf: string, port: number, dir: string) => LocalBroker);
   /** Its listener's port (the board's is 1883); default a free one. */
   port?: number;
-  /** Called with the upstream down and `n` messages queued (the board's memory then). */
+  /** Called with the bridge up and nothing queued (0), then with the upstream down and 16, 32 and 50 messages queued, and -50 with the 50 restored after the restart (the board's memory then). */
   whileQueued?: (n: number) => Promise<void>;
   /** At most this long for the delivery after the restart. */
   deliverMs?: number;
@@ -302,7 +302,7 @@ export async function outageScenario(makeUp: (port: number) => Promise<Upstream>
       // resolves on our broker's PUBACK: from here on it is ours to keep
       await pub.client.publishAsync("sensor/a", "m" + i, { qos: 1 });
       sent++;
-      if (i === 65 && opts.whileQueued !== undefined) await opts.whileQueued(16);
+      if ((i === 65 || i === 81) && opts.whileQueued !== undefined) await opts.whileQueued(i - 49);
     }
     if (opts.whileQueued !== undefined) await opts.whileQueued(50);
     await closeClient(pub);
@@ -310,6 +310,7 @@ export async function outageScenario(makeUp: (port: number) => Promise<Upstream>
     const queued = 50;
     await ours.kill("SIGKILL");
     await ours.start();
+    if (opts.whileQueued !== undefined) await opts.whileQueued(-50);
     await up.start();
     try {
       await until(() => new Set(sub!.got.map((m) => m.payload)).size >= 100, "all 100 upstream", opts.deliverMs ?? (localIs === "mosquitto" ? 12000 : 30000));

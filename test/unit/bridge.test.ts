@@ -7,7 +7,7 @@ import * as assert from "uvu/assert";
 import { readFileSync } from "node:fs";
 import * as path from "node:path";
 import { Broker } from "../../firmware/broker/broker";
-import { Bridge, bridgeCount, journalAdd, journalDone, readJournal, startBridges, tickBridge } from "../../firmware/bridge/bridge";
+import { Bridge, bridgeCount, bridgesNetwork, journalAdd, journalDone, readJournal, startBridges, tickBridge } from "../../firmware/bridge/bridge";
 import { BRIDGE_OUT, BridgeConfig } from "../../firmware/bridge/types";
 import { BoardProfile } from "../../firmware/profile";
 import { Link, LinkEvents, Storage } from "../../firmware/platform";
@@ -222,23 +222,61 @@ test("readJournal: D removes its A; damage stops the read", () => {
 });
 
 
-test("on a board a bridge stops the configuration at its connection line (desktop only for now)", () => {
+test("NodeMCU refuses a bridge at its connection line; an Espruino board takes one, without TLS, with a client socket fewer", () => {
   const fs = require("node:fs") as typeof import("node:fs");
   const os = require("node:os") as typeof import("node:os");
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), "bridge-board-"));
-  const file = path.join(dir, "broker.conf");
-  fs.writeFileSync(file, "listener 1883\nallow_anonymous true\nconnection up\naddress 192.168.1.2\ntopic # out 1\n");
   const { loadConfig, loadProfile, ConfigError } = require("../../host-sim/config") as typeof import("../../host-sim/config");
-  const { refuseBoardBridges } = require("../../host-sim/bridge-host") as typeof import("../../host-sim/bridge-host");
-  const config = loadConfig(file, loadProfile("esp32"));
-  try {
-    refuseBoardBridges(config, "the board");
-    assert.unreachable("refused");
-  } catch (e) {
-    assert.instance(e, ConfigError);
-    assert.match((e as Error).message, new RegExp("^" + file.replace(/[.*+?^${}()|[\]\\]/g, "\\$&") + ":3: connection up: bridges are not supported on the board"));
-  }
+  const { refuseBoardBridges, boardBridges } = require("../../host-sim/bridge-host") as typeof import("../../host-sim/bridge-host");
+  const load = (text: string, board = "esp32") => {
+    const file = path.join(dir, "broker.conf");
+    fs.writeFileSync(file, text);
+    return { file, config: loadConfig(file, loadProfile(board)) };
+  };
+  const refused = (f: () => void, line: RegExp) => {
+    try {
+      f();
+      assert.unreachable("refused");
+    } catch (e) {
+      assert.instance(e, ConfigError);
+      assert.match((e as Error).message, line);
+    }
+  };
+  const one = "listener 1883\nallow_anonymous true\nconnection up\naddress 192.168.1.2\ntopic # out 1\n";
+  const esc = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
+  const n = load(one, "nodemcu-esp32");
+  refused(() => refuseBoardBridges(n.config, "NodeMCU"), new RegExp("^" + esc(n.file) + ":3: connection up: bridges are not supported on NodeMCU"));
+
+  const a = load(one);
+  assert.is(a.config.profile.maxClients, 8);
+  assert.match(boardBridges(a.config) ?? "", /bridge up to 192\.168\.1\.2:1883: its link takes a socket, so 7 clients/);
+  assert.is(a.config.profile.maxClients, 7, "lwIP's 10 sockets: listener, console, the link, 7 clients");
+  const c3 = load(one, "esp32c3");
+  boardBridges(c3.config);
+  assert.is(c3.config.profile.maxClients, 8, "no console on a C3: the link takes the spare socket");
+  const two = load(one + "connection other\naddress 192.168.1.3\ntopic # out 1\n");
+  refused(() => boardBridges(two.config), new RegExp("^" + esc(two.file) + ":6: connection other: a board runs one bridge"));
+  fs.writeFileSync(path.join(dir, "ca.pem"), "x");
+  const tls = load(one + "bridge_cafile " + path.join(dir, "ca.pem") + "\n");
+  refused(() => boardBridges(tls.config), new RegExp("^" + esc(tls.file) + ":3: connection up: bridge_cafile: TLS to the remote does not fit on the board"));
   fs.rmSync(dir, { recursive: true, force: true });
+});
+
+test("the network lost (the board's Wi-Fi): the link goes now, not at its keepalive; back: the next tick connects, not the backoff", () => {
+  const r = rig(bridgeCfg({ restartBaseMs: 30000, restartCapMs: 0 }), esp32, { connects: true });
+  run(r, 200);
+  r.link.events!.opened();
+  // CONNACK
+  r.link.events!.data(new Uint8Array([0x20, 2, 0, 0]), 0, 4);
+  assert.is(r.bridge.state, 3);
+  const opensBefore = r.opens.length;
+  bridgesNetwork(r.broker, false);
+  assert.is(r.bridge.state, 0, "dropped at once");
+  run(r, 2000);
+  assert.is(r.opens.length, opensBefore, "waits out its backoff (30 s) while the network is away");
+  bridgesNetwork(r.broker, true);
+  run(r, 200);
+  assert.is(r.opens.length, opensBefore + 1, "connects at the next tick once the network is back");
 });
 
 test.run();

@@ -1,0 +1,112 @@
+/**
+ * The bridge on the board (issue 14): the firmware on the Espruino
+ * interpreter (sized like an ESP32), flashed with `npm run flash` and a
+ * mosquitto.conf that bridges to Debian's mosquitto. The outage scenario of
+ * 06 with the board as the local broker: 50 QoS 1 messages while the
+ * upstream is up, the upstream down, 50 more (each PUBACKed by the board,
+ * so kept in its flash journal first), the board's power cut (SIGKILL of the
+ * interpreter) and its reboot from the same flash, then the upstream back:
+ * 100/100 must arrive, in order. The board's memory is read over its
+ * console with the bridge connected and with its queue filling, and must
+ * stay inside the profile's budget. Then a link that stops passing bytes
+ * without closing (Wi-Fi gone, as lwIP sees it): the bridge notices at its
+ * keepalive, and reconnects once the path is back.
+ */
+import { suite } from "uvu";
+import * as assert from "uvu/assert";
+import * as fs from "node:fs";
+import * as net from "node:net";
+import * as path from "node:path";
+import { flash } from "../../scripts/flash";
+import { EspruinoConsole, openLink } from "../../scripts/lib/espruino-console";
+import { Board, startBoard } from "../../scripts/lib/espruino-process";
+import { loadProfile } from "../../host-sim/config";
+import {
+  client, closeClient, freePort, haveMosquitto, LocalBroker, mosquittoUpstream, outageScenario, sleep, tmpDir, until,
+} from "../support/bridge";
+
+const test = suite("07 bridge on the board");
+const BOARD_PORT = 1883;
+const CONSOLE = "tcp://127.0.0.1:2323";
+const profile = loadProfile("espruino-linux");
+
+/** The board as the scenario's local broker: flashed at the first start, rebooted from its flash after. */
+class BoardBroker implements LocalBroker {
+  board: Board | undefined;
+  flashed = false;
+  memory: { [at: string]: number } = {};
+  constructor(public conf: string, public dir: string, public log: (s: string) => void) {}
+  async start(): Promise<void> {
+    this.board = await startBoard("telnet", this.dir);
+    if (!this.flashed) {
+      const r = await flash({ port: CONSOLE, board: "espruino-linux", config: this.conf, verbose: process.env.VERBOSE === "1", out: (l) => /bridge/.test(l) && this.log(l) });
+      this.flashed = true;
+      this.log(`board flashed: ${r.memory.usage} JsVars used of ${r.memory.total} at start`);
+    } else {
+      // a reboot: .bootcde starts the broker by itself
+      const deadline = Date.now() + 60000;
+      while (!(await listening(BOARD_PORT))) {
+        if (Date.now() > deadline) throw new Error("the board did not come back: " + this.board.log().slice(-400));
+        await sleep(100);
+      }
+    }
+  }
+  async kill(): Promise<void> {
+    const b = this.board;
+    this.board = undefined;
+    if (b !== undefined) await b.kill();
+  }
+  /** JsVars in use after a GC, read over the console. */
+  async used(): Promise<number> {
+    const con = new EspruinoConsole(await openLink(CONSOLE));
+    try {
+      return (await con.evalJson<{ usage: number }>("process.memory()", 20000)).usage;
+    } finally {
+      await con.close();
+    }
+  }
+}
+
+function listening(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const s = net.connect(port, "127.0.0.1");
+    s.once("connect", () => {
+      s.destroy();
+      resolve(true);
+    });
+    s.once("error", () => resolve(false));
+  });
+}
+
+test("outage with mosquitto as the upstream and a power cut of the board: 100/100, in order, inside the memory budget", async () => {
+  if (!haveMosquitto()) throw new Error("needs Debian's mosquitto: apt-get install mosquitto");
+  let board: BoardBroker | undefined;
+  const log = (s: string) => console.log("  " + s);
+  const r = await outageScenario(mosquittoUpstream, log, {
+    name: "the board (Espruino interpreter)",
+    port: BOARD_PORT,
+    deliverMs: 90000,
+    local: (conf, _port, dir) => {
+      board = new BoardBroker(conf, path.join(dir, "board"), log);
+      fs.mkdirSync(board.dir, { recursive: true });
+      return board;
+    },
+    whileQueued: async (n) => {
+      const used = await board!.used();
+      board!.memory[n] = used;
+      log(`board with the bridge ${n === 0 ? "connected, nothing queued" : n < 0 ? "down, rebooted, " + -n + " messages restored" : "down, " + n + " messages queued"}: ${used} JsVars`);
+    },
+  });
+  assert.is(r.sent, 100);
+  assert.is(r.distinct, 100, "every message the board acknowledged reached the upstream");
+  assert.ok(r.inOrder, "in order");
+  const m = board!.memory;
+  const half = Math.floor((profile.maxBridgeQueued ?? 0) / 2);
+  assert.is(half, 32, "the profile's queue is 64: half is 32");
+  // the budget of an idle board plus the bridge's link, and of a loaded one with its queue half full
+  assert.ok(m[0] <= profile.memoryBudget, `bridge connected: ${m[0]} JsVars, profile budget ${profile.memoryBudget}`);
+  assert.ok(m[32] <= 2800, `queue half full (32): ${m[32]} JsVars, loaded budget 2,800`);
+  assert.ok(m[50] <= profile.memoryBudget, `50 queued: ${m[50]} JsVars, profile budget ${profile.memoryBudget}`);
+});
+
+test.run();
