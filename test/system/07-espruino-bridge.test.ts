@@ -109,4 +109,83 @@ test("outage with mosquitto as the upstream and a power cut of the board: 100/10
   assert.ok(m[50] <= profile.memoryBudget, `50 queued: ${m[50]} JsVars, profile budget ${profile.memoryBudget}`);
 });
 
+/**
+ * A path between the board and the remote that can go silent without closing, as a TCP link does
+ * when the Wi-Fi under it goes: bytes stop both ways, new connections are taken and answered never.
+ */
+class SilentPath {
+  server: net.Server;
+  pairs: net.Socket[][] = [];
+  silent = false;
+  /** Connections taken while silent: the bridge's tries to reconnect. */
+  held = 0;
+  constructor(public to: number) {
+    this.server = net.createServer((inbound) => {
+      const out = net.connect(this.to, "127.0.0.1");
+      const pair = [inbound, out];
+      if (this.silent) this.held++;
+      this.pairs.push(pair);
+      inbound.on("data", (d) => !this.silent && out.write(d));
+      out.on("data", (d) => !this.silent && inbound.write(d));
+      // the board's end closes the remote's; the remote's reaches the board only while the path
+      // passes bytes (a silent one keeps the board's socket open, so only its keepalive can tell)
+      inbound.on("error", () => out.destroy()).on("close", () => out.destroy());
+      out.on("error", () => !this.silent && inbound.destroy()).on("close", () => !this.silent && inbound.destroy());
+    });
+  }
+  listen(port: number): Promise<void> {
+    return new Promise((r) => this.server.listen(port, "127.0.0.1", () => r()));
+  }
+  close(): void {
+    for (const p of this.pairs) for (const s of p) s.destroy();
+    this.server.close();
+  }
+}
+
+test("Wi-Fi gone (the link silent, not closed): the bridge drops it at its keepalive, and reconnects once the path is back", async () => {
+  if (!haveMosquitto()) throw new Error("needs Debian's mosquitto: apt-get install mosquitto");
+  const log = (s: string) => console.log("  " + s);
+  const upPort = await freePort();
+  const up = await mosquittoUpstream(upPort);
+  const pathPort = await freePort();
+  const silent = new SilentPath(upPort);
+  await silent.listen(pathPort);
+  const dir = tmpDir("wifi");
+  const conf = path.join(dir, "broker.conf");
+  fs.writeFileSync(conf, ["listener 1883", "allow_anonymous true", "connection wifi", "address 127.0.0.1:" + pathPort,
+    "topic sensor/# out 1", "restart_timeout 1", "keepalive_interval 5", ""].join("\n"));
+  const board = new BoardBroker(conf, path.join(dir, "board"), log);
+  fs.mkdirSync(board.dir, { recursive: true });
+  let watch: Awaited<ReturnType<typeof client>> | undefined;
+  let pub: Awaited<ReturnType<typeof client>> | undefined;
+  try {
+    watch = await client(upPort, { clientId: "watch" }, { "$SYS/broker/connection/wifi/state": 1, "sensor/#": 1 });
+    await board.start();
+    await until(() => watch!.got.some((m) => m.payload === "1"), "the bridge to connect", 30000);
+    pub = await client(BOARD_PORT, { clientId: "pub", reconnectPeriod: 0 });
+    await pub.client.publishAsync("sensor/a", "before", { qos: 1 });
+    await until(() => watch!.got.some((m) => m.payload === "before"), "a message across");
+    watch.got.length = 0;
+    const t0 = Date.now();
+    silent.silent = true;
+    // the remote sees its will (our 0) once its own keepalive for us runs out; we see the loss at ours
+    await until(() => watch!.got.some((m) => m.payload === "0"), "the remote to see the bridge gone", 40000);
+    await pub.client.publishAsync("sensor/a", "during", { qos: 1 });
+    await sleep(12000); // past the board's keepalive and a connect timeout: it has dropped and is retrying
+    const lostAfter = Date.now() - t0;
+    assert.ok(silent.held >= 1, "the board gave the silent link up and tried again: " + silent.held + " connections taken while silent");
+    silent.silent = false;
+    const t1 = Date.now();
+    await until(() => watch!.got.some((m) => m.payload === "during"), "the message held over the silence", 60000);
+    log(`link silent for ${(lostAfter / 1000).toFixed(1)} s (the board tried ${silent.held} new connections meanwhile); back: the bridge reconnected and delivered what it held in ${((Date.now() - t1) / 1000).toFixed(1)} s`);
+    assert.ok(watch.got.some((m) => m.payload === "1"), "connected again");
+  } finally {
+    await closeClient(pub);
+    await closeClient(watch);
+    await board.kill();
+    silent.close();
+    await up.close();
+  }
+});
+
 test.run();
