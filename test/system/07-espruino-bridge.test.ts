@@ -142,7 +142,7 @@ class SilentPath {
   }
 }
 
-test("Wi-Fi gone (the link silent, not closed): the bridge drops it at its keepalive, and reconnects once the path is back", async () => {
+test("the `in` direction with prefixes; Wi-Fi gone (the link silent, not closed): the bridge drops it at its keepalive, and reconnects once the path is back", async () => {
   if (!haveMosquitto()) throw new Error("needs Debian's mosquitto: apt-get install mosquitto");
   const log = (s: string) => console.log("  " + s);
   const upPort = await freePort();
@@ -153,7 +153,7 @@ test("Wi-Fi gone (the link silent, not closed): the bridge drops it at its keepa
   const dir = tmpDir("wifi");
   const conf = path.join(dir, "broker.conf");
   fs.writeFileSync(conf, ["listener 1883", "allow_anonymous true", "connection wifi", "address 127.0.0.1:" + pathPort,
-    "topic sensor/# out 1", "restart_timeout 1", "keepalive_interval 5", ""].join("\n"));
+    "topic sensor/# out 1", "topic cmd/# in 1 board/ house/", "restart_timeout 1", "keepalive_interval 5", ""].join("\n"));
   const board = new BoardBroker(conf, path.join(dir, "board"), log);
   fs.mkdirSync(board.dir, { recursive: true });
   let watch: Awaited<ReturnType<typeof client>> | undefined;
@@ -162,9 +162,12 @@ test("Wi-Fi gone (the link silent, not closed): the bridge drops it at its keepa
     watch = await client(upPort, { clientId: "watch" }, { "$SYS/broker/connection/wifi/state": 1, "sensor/#": 1 });
     await board.start();
     await until(() => watch!.got.some((m) => m.payload === "1"), "the bridge to connect", 30000);
-    pub = await client(BOARD_PORT, { clientId: "pub", reconnectPeriod: 0 });
+    pub = await client(BOARD_PORT, { clientId: "pub", reconnectPeriod: 0 }, { "board/#": 1 });
     await pub.client.publishAsync("sensor/a", "before", { qos: 1 });
     await until(() => watch!.got.some((m) => m.payload === "before"), "a message across");
+    // the `in` direction, with prefixes: house/cmd/vent there is board/cmd/vent here
+    await watch.client.publishAsync("house/cmd/vent", "open", { qos: 1 });
+    await until(() => pub!.got.some((m) => m.topic === "board/cmd/vent" && m.payload === "open"), "a message in from the remote");
     watch.got.length = 0;
     const t0 = Date.now();
     silent.silent = true;
