@@ -22,7 +22,7 @@ import { EspruinoConsole, openLink } from "../../scripts/lib/espruino-console";
 import { Board, startBoard } from "../../scripts/lib/espruino-process";
 import { loadProfile } from "../../host-sim/config";
 import {
-  client, closeClient, freePort, haveMosquitto, LocalBroker, mosquittoUpstream, outageScenario, sleep, tmpDir, until,
+  canConnect, client, closeClient, freePort, haveMosquitto, LocalBroker, mosquittoUpstream, outageScenario, sleep, tmpDir, until,
 } from "../support/bridge";
 
 const test = suite("07 bridge on the board");
@@ -45,7 +45,7 @@ class BoardBroker implements LocalBroker {
     } else {
       // a reboot: .bootcde starts the broker by itself
       const deadline = Date.now() + 60000;
-      while (!(await listening(BOARD_PORT))) {
+      while (!(await canConnect(BOARD_PORT))) {
         if (Date.now() > deadline) throw new Error("the board did not come back: " + this.board.log().slice(-400));
         await sleep(100);
       }
@@ -65,17 +65,6 @@ class BoardBroker implements LocalBroker {
       await con.close();
     }
   }
-}
-
-function listening(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const s = net.connect(port, "127.0.0.1");
-    s.once("connect", () => {
-      s.destroy();
-      resolve(true);
-    });
-    s.once("error", () => resolve(false));
-  });
 }
 
 test("outage with mosquitto as the upstream and a power cut of the board: 100/100, in order, inside the memory budget", async () => {
