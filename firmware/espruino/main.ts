@@ -168,8 +168,8 @@ export function start(): Broker | undefined {
    * outbound socket, the journal in flash with persistence, and its code
    * cold, loaded per event; a board without one creates none of this.
    */
-  const bridged = config.bridges !== undefined && config.bridges.length > 0;
-  if (bridged) {
+  // no variable for it: one kept in start()'s scope is a JsVar an idle broker without a bridge pays
+  if (config.bridges !== undefined && config.bridges.length > 0) {
     b.platform.connect = netConnect;
     // sized so that the core compacts it before it fills (an append that does not fit rewrites it)
     if (config.persistence) b.platform.storage = flashJournal(storage, 2 * (journalCompactAt(b) + profile.maxPacketSize) + 64);
@@ -243,14 +243,14 @@ export function start(): Broker | undefined {
           wifi.getIP((e: any, ip: any) => print("mqtt: wifi up " + (ip ? ip.ip : "")));
           if (!listening) listen();
           listening = true;
-          if (bridged) bridgesNetwork(b, true);
+          if (b.bridges !== undefined) bridgesNetwork(b, true);
         });
       };
       attempt(1000);
       // Wi-Fi lost: a bridge's socket would only time out at its keepalive, so it goes now and
       // connects again as soon as the network is back, not after its backoff
       wifi.on("disconnected", () => {
-        if (bridged) bridgesNetwork(b, false);
+        if (b.bridges !== undefined) bridgesNetwork(b, false);
         if (!trying) attempt(1000);
       });
     }
@@ -259,7 +259,7 @@ export function start(): Broker | undefined {
   let lastSave = Date.now();
   setInterval(() => {
     b.tick();
-    if (bridged) tickBridges(b);
+    if (b.bridges !== undefined) tickBridges(b);
     // no route kept (a client came, went or subscribed since the last QoS 1/2 traffic): the warm
     // QoS 1/2 path leaves RAM until the next such message (receive.ts)
     if (b.routeCount === 0) coolDown();
