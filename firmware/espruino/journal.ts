@@ -28,13 +28,15 @@ const MADE = "J";
 const WHOLE = "W";
 /** Where the records start. */
 const BODY = 2;
-const FILES = ["a", "b"];
 
 /**
  * The journal Storage over Espruino's `storage`, each file `size` bytes.
  * Cold on the board (scripts/build-espruino.ts): built only with a bridge.
  */
 export function flashJournal(storage: any, size: number): Storage {
+  // its two files' suffixes: here, not at the top of the module, where an array stays resident on
+  // every board, bridge or none
+  const FILES = ["a", "b"];
   /** Per journal: which of its two files is live, and where its next record goes. */
   const live: { [name: string]: string } = {};
   const end: { [name: string]: number } = {};
