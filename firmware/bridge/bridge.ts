@@ -49,7 +49,37 @@ const SEQ_WRAP = 16000000;
 const J_ADD = 65; // "A"
 const J_DONE = 68; // "D"
 
-/** A message for the remote. Topic and payload as binary strings. */
+/** A queued message's marks beside its state (the low two bits): resent with DUP; in the journal. */
+const DUP = 4;
+const DURABLE = 8;
+
+/*
+ * A queued message is one string, the body of its journal record: sequence
+ * number (3 bytes), QoS, retain (1 or 0), topic length (2 bytes), topic,
+ * payload. On the board an object of eight fields cost about 15 JsVars a
+ * message; this costs its characters and one. Its state and marks are a
+ * number in a parallel array.
+ */
+const REC_TOPIC = 7;
+
+function recSeq(r: string): number {
+  return (r.charCodeAt(0) * 256 + r.charCodeAt(1)) * 256 + r.charCodeAt(2);
+}
+
+function recTopicEnd(r: string): number {
+  return REC_TOPIC + r.charCodeAt(5) * 256 + r.charCodeAt(6);
+}
+
+/** Topic and payload bytes: what maxBridgeQueuedBytes counts. */
+function recSize(r: string): number {
+  return r.length - REC_TOPIC;
+}
+
+function recBody(seq: number, topic: string, payload: string, qos: number, retain: boolean): string {
+  return u24s(seq) + String.fromCharCode(qos, retain ? 1 : 0) + u16s(topic.length) + topic + payload;
+}
+
+/** A message for the remote, as the tests and readJournal show it. Topic and payload as binary strings. */
 export interface BridgeMsg {
   seq: number;
   topic: string;
@@ -96,7 +126,9 @@ export interface Bridge {
   linkGen: number;
   reader: PacketReader | undefined;
   /** Not yet acknowledged by the remote, in order: in flight first (state > WAITING), then waiting. */
-  msgs: BridgeMsg[];
+  recs: string[];
+  /** Each one's state, plus DUP and DURABLE. */
+  marks: number[];
   bytes: number;
   nextSeq: number;
   incomingQos2: number[];
@@ -118,7 +150,7 @@ export interface Bridge {
 
 export function newBridge(b: Broker, cfg: BridgeConfig, index: number): Bridge {
   return {
-    b: b, cfg: cfg, index: index, state: IDLE, link: undefined, linkGen: 0, reader: undefined, msgs: [], bytes: 0,
+    b: b, cfg: cfg, index: index, state: IDLE, link: undefined, linkGen: 0, reader: undefined, recs: [], marks: [], bytes: 0,
     nextSeq: 1, incomingQos2: [], retryAt: 0, restartMs: cfg.restartBaseMs, addr: 0, openedAt: 0, lastSent: 0,
     lastReceived: 0, pingAt: -1, privateOk: true, notified: -1, journal: undefined, journalBytes: 0,
     stats: { queued: 0, sent: 0, delivered: 0, dropped: 0, received: 0, restored: 0, connects: 0 }, stopped: false,
@@ -127,7 +159,22 @@ export function newBridge(b: Broker, cfg: BridgeConfig, index: number): Bridge {
 
 /** What is queued or in flight. */
 export function bridgeCount(br: Bridge): number {
-  return br.msgs.length;
+  return br.recs.length;
+}
+
+/** What is queued or in flight, as messages (tests; the board never makes these). */
+export function bridgeMessages(br: Bridge): BridgeMsg[] {
+  const out: BridgeMsg[] = [];
+  for (let i = 0; i < br.recs.length; i++) out.push(recMessage(br.recs[i], br.marks[i]));
+  return out;
+}
+
+function recMessage(r: string, mark: number): BridgeMsg {
+  const te = recTopicEnd(r);
+  return {
+    seq: recSeq(r), qos: r.charCodeAt(3), retain: r.charCodeAt(4) === 1, topic: r.substring(REC_TOPIC, te), payload: r.substring(te),
+    state: mark % 4, dup: Math.floor(mark / DUP) % 2 === 1, durable: mark >= DURABLE,
+  };
 }
 
 function queueBounds(b: Broker): { count: number; bytes: number } {
@@ -164,10 +211,10 @@ export function enqueue(br: Bridge, topic: string, payload: string, qos: number,
   const size = topic.length + payload.length;
   const max = queueBounds(br.b);
   // full: the oldest waiting QoS 0 goes first; with none, the new message is dropped (mosquitto)
-  while (br.msgs.length + 1 > max.count || br.bytes + size > max.bytes) {
+  while (br.recs.length + 1 > max.count || br.bytes + size > max.bytes) {
     let at = -1;
-    for (let i = 0; i < br.msgs.length; i++) {
-      if (br.msgs[i].qos === 0 && br.msgs[i].state === WAITING) {
+    for (let i = 0; i < br.recs.length; i++) {
+      if (br.recs[i].charCodeAt(3) === 0 && br.marks[i] % 4 === WAITING) {
         at = i;
         break;
       }
@@ -177,17 +224,17 @@ export function enqueue(br: Bridge, topic: string, payload: string, qos: number,
       br.b.stats.publishDropped++;
       return;
     }
-    br.bytes -= br.msgs[at].topic.length + br.msgs[at].payload.length;
-    br.msgs.splice(at, 1);
+    br.bytes -= recSize(br.recs[at]);
+    br.recs.splice(at, 1);
+    br.marks.splice(at, 1);
     br.stats.dropped++;
   }
-  const m: BridgeMsg = { seq: br.nextSeq, topic: topic, payload: payload, qos: qos, retain: retain, state: WAITING, dup: false, durable: false };
+  const r = recBody(br.nextSeq, topic, payload, qos, retain);
   br.nextSeq = br.nextSeq >= SEQ_WRAP ? 1 : br.nextSeq + 1;
   // durable before the local publisher's PUBACK: that is sent after routing returns
-  if (qos > 0 && br.journal !== undefined) {
-    m.durable = journalAppend(br, journalAdd(m));
-  }
-  br.msgs.push(m);
+  const durable = qos > 0 && br.journal !== undefined && journalAppend(br, record(J_ADD, r));
+  br.recs.push(r);
+  br.marks.push(durable ? DURABLE : 0);
   br.bytes += size;
   br.stats.queued++;
   pump(br);
@@ -224,13 +271,13 @@ function journalAppend(br: Bridge, rec: string): boolean {
   return ok;
 }
 
-/** Delivered: a D record, and the journal compacted when nothing durable is left or it grew large. */
-function journalDelivered(br: Bridge, m: BridgeMsg): void {
-  if (!m.durable || br.journal === undefined) return;
+/** Delivered (already out of the queue): a D record, and the journal compacted when nothing durable is left or it grew large. */
+function journalDelivered(br: Bridge, r: string, mark: number): void {
+  if (mark < DURABLE || br.journal === undefined) return;
   const st = br.b.platform.storage;
   if (st === undefined) return;
   let left = 0;
-  for (let i = 0; i < br.msgs.length; i++) if (br.msgs[i].durable) left++;
+  for (let i = 0; i < br.marks.length; i++) if (br.marks[i] >= DURABLE) left++;
   if (left === 0) {
     st.erase(br.journal);
     br.journalBytes = 0;
@@ -238,11 +285,11 @@ function journalDelivered(br: Bridge, m: BridgeMsg): void {
   }
   if (br.journalBytes > journalCompactAt(br.b)) {
     let all = "";
-    for (let k = 0; k < br.msgs.length; k++) if (br.msgs[k].durable) all += journalAdd(br.msgs[k]);
+    for (let k = 0; k < br.recs.length; k++) if (br.marks[k] >= DURABLE) all += record(J_ADD, br.recs[k]);
     if (st.write(br.journal, all)) br.journalBytes = all.length;
     return;
   }
-  journalAppend(br, journalDone(m.seq));
+  journalAppend(br, journalDone(recSeq(r)));
 }
 
 /**
@@ -262,10 +309,16 @@ function send(br: Bridge, len: number): void {
   br.link.send(br.b.tx, 0, len);
 }
 
-function sendMsg(br: Bridge, m: BridgeMsg): void {
+function sendMsg(br: Bridge, i: number): void {
   const b = br.b;
-  const pid = m.seq % PID_SPAN + 1;
-  const len = encodePublishString(b.txFor(publishSize(m.topic.length, m.payload.length, m.qos)), 0, m.topic, m.payload, m.qos, m.retain, m.dup, pid);
+  const r = br.recs[i];
+  const pid = recSeq(r) % PID_SPAN + 1;
+  const te = recTopicEnd(r);
+  const topic = r.substring(REC_TOPIC, te);
+  const payload = r.substring(te);
+  const qos = r.charCodeAt(3);
+  const len = encodePublishString(b.txFor(publishSize(topic.length, payload.length, qos)), 0, topic, payload, qos, r.charCodeAt(4) === 1,
+    Math.floor(br.marks[i] / DUP) % 2 === 1, pid);
   br.stats.sent++;
   send(br, len);
 }
@@ -275,21 +328,22 @@ function pump(br: Bridge): void {
   if (br.state !== UP || br.link === undefined) return;
   const p = br.b.profile;
   let flying = 0;
-  for (let i = 0; i < br.msgs.length; i++) {
-    const m = br.msgs[i];
-    if (m.state !== WAITING) {
+  for (let i = 0; i < br.recs.length; i++) {
+    if (br.marks[i] % 4 !== WAITING) {
       flying++;
       continue;
     }
     if (flying >= p.maxInflight || br.link.queued() > p.maxSendQueueBytes) return;
-    sendMsg(br, m);
-    if (m.qos === 0) {
-      br.msgs.splice(i, 1);
+    sendMsg(br, i);
+    const qos = br.recs[i].charCodeAt(3);
+    if (qos === 0) {
+      br.bytes -= recSize(br.recs[i]);
+      br.recs.splice(i, 1);
+      br.marks.splice(i, 1);
       i--;
-      br.bytes -= m.topic.length + m.payload.length;
       br.stats.delivered++;
     } else {
-      m.state = m.qos === 1 ? AWAIT_PUBACK : AWAIT_PUBREC;
+      br.marks[i] += qos === 1 ? AWAIT_PUBACK : AWAIT_PUBREC;
       flying++;
     }
   }
@@ -398,7 +452,9 @@ function linkLost(br: Bridge): void {
   br.state = IDLE;
   br.pingAt = -1;
   // in-flight messages are resent, with DUP, after the next CONNACK
-  for (let i = 0; i < br.msgs.length; i++) if (br.msgs[i].state !== WAITING) br.msgs[i].dup = true;
+  for (let i = 0; i < br.marks.length; i++) {
+    if (br.marks[i] % 4 !== WAITING && Math.floor(br.marks[i] / DUP) % 2 === 0) br.marks[i] += DUP;
+  }
   if (br.stopped) return;
   const b = br.b;
   if (wasUp) b.log("bridge " + br.cfg.name + ": connection lost");
@@ -455,18 +511,21 @@ function onAck(br: Bridge, type: number, id: number): number {
     return ERR_NONE;
   }
   if (type === PUBREC) send(br, encodeAck(b.tx, 0, PUBREL, 2, id));
-  for (let i = 0; i < br.msgs.length; i++) {
-    const m = br.msgs[i];
-    if (m.state === WAITING || m.seq % PID_SPAN + 1 !== id) continue;
+  for (let i = 0; i < br.recs.length; i++) {
+    const state = br.marks[i] % 4;
+    if (state === WAITING || recSeq(br.recs[i]) % PID_SPAN + 1 !== id) continue;
     if (type === PUBREC) {
-      if (m.state === AWAIT_PUBREC) m.state = AWAIT_PUBCOMP;
+      if (state === AWAIT_PUBREC) br.marks[i] += AWAIT_PUBCOMP - AWAIT_PUBREC;
       return ERR_NONE;
     }
-    if (m.state !== (type === PUBACK ? AWAIT_PUBACK : AWAIT_PUBCOMP)) return ERR_PROTOCOL;
-    br.msgs.splice(i, 1);
-    br.bytes -= m.topic.length + m.payload.length;
+    if (state !== (type === PUBACK ? AWAIT_PUBACK : AWAIT_PUBCOMP)) return ERR_PROTOCOL;
+    const r = br.recs[i];
+    const mark = br.marks[i];
+    br.recs.splice(i, 1);
+    br.marks.splice(i, 1);
+    br.bytes -= recSize(r);
     br.stats.delivered++;
-    journalDelivered(br, m);
+    journalDelivered(br, r, mark);
     pump(br);
     return ERR_NONE;
   }
@@ -497,10 +556,10 @@ function up(br: Bridge): void {
     send(br, encodeSubscribe(b.txFor(size), 0, PID_SUBSCRIBE, filters, qos));
   }
   // what was in flight goes again, in order (a PUBREL where the PUBREC came), then the rest
-  for (let k = 0; k < br.msgs.length; k++) {
-    const m = br.msgs[k];
-    if (m.state === AWAIT_PUBCOMP) send(br, encodeAck(b.tx, 0, PUBREL, 2, m.seq % PID_SPAN + 1));
-    else if (m.state !== WAITING) sendMsg(br, m);
+  for (let k = 0; k < br.recs.length; k++) {
+    const state = br.marks[k] % 4;
+    if (state === AWAIT_PUBCOMP) send(br, encodeAck(b.tx, 0, PUBREL, 2, recSeq(br.recs[k]) % PID_SPAN + 1));
+    else if (state !== WAITING) sendMsg(br, k);
   }
   notifyLocal(br, 1);
   pump(br);
@@ -581,7 +640,7 @@ function record(type: number, body: string): string {
 }
 
 export function journalAdd(m: BridgeMsg): string {
-  return record(J_ADD, u24s(m.seq) + String.fromCharCode(m.qos, m.retain ? 1 : 0) + u16s(m.topic.length) + m.topic + m.payload);
+  return record(J_ADD, recBody(m.seq, m.topic, m.payload, m.qos, m.retain));
 }
 
 export function journalDone(seq: number): string {
@@ -589,44 +648,48 @@ export function journalDone(seq: number): string {
 }
 
 /**
- * The messages a journal still holds (added, not done), in order; reading
- * stops at the first torn or damaged record. `complete` says whether the
- * whole journal was read.
+ * The records a journal still holds (added, not done), in order, as queued
+ * messages' strings (the body of each A record); reading stops at the first
+ * torn or damaged record. `complete` says whether the whole journal was read.
  */
-export function readJournal(data: string): { msgs: BridgeMsg[]; complete: boolean } {
-  const msgs: BridgeMsg[] = [];
+function journalRecords(data: string): { recs: string[]; complete: boolean } {
+  const recs: string[] = [];
   const r3 = (at: number): number => (data.charCodeAt(at) * 256 + data.charCodeAt(at + 1)) * 256 + data.charCodeAt(at + 2);
   let p = 0;
   while (p < data.length) {
-    if (p + 6 > data.length) return { msgs: msgs, complete: false };
+    if (p + 6 > data.length) return { recs: recs, complete: false };
     const type = data.charCodeAt(p);
     const n = r3(p + 1);
     const body = p + 4;
-    if (body + n + 2 > data.length) return { msgs: msgs, complete: false };
+    if (body + n + 2 > data.length) return { recs: recs, complete: false };
     const check = data.charCodeAt(body + n) * 256 + data.charCodeAt(body + n + 1);
-    if (check !== sum16(data, body, body + n) || n < 3) return { msgs: msgs, complete: false };
+    if (check !== sum16(data, body, body + n) || n < 3) return { recs: recs, complete: false };
     const seq = r3(body);
-    if (type === J_ADD && n >= 7) {
+    if (type === J_ADD && n >= REC_TOPIC) {
       const tl = data.charCodeAt(body + 5) * 256 + data.charCodeAt(body + 6);
-      if (7 + tl > n) return { msgs: msgs, complete: false };
-      msgs.push({
-        seq: seq, qos: data.charCodeAt(body + 3), retain: data.charCodeAt(body + 4) === 1,
-        topic: data.substring(body + 7, body + 7 + tl), payload: data.substring(body + 7 + tl, body + n),
-        state: WAITING, dup: true, durable: true,
-      });
+      if (REC_TOPIC + tl > n) return { recs: recs, complete: false };
+      recs.push(data.substring(body, body + n));
     } else if (type === J_DONE) {
-      for (let i = 0; i < msgs.length; i++) {
-        if (msgs[i].seq === seq) {
-          msgs.splice(i, 1);
+      for (let i = 0; i < recs.length; i++) {
+        if (recSeq(recs[i]) === seq) {
+          recs.splice(i, 1);
           break;
         }
       }
     } else {
-      return { msgs: msgs, complete: false };
+      return { recs: recs, complete: false };
     }
     p = body + n + 2;
   }
-  return { msgs: msgs, complete: true };
+  return { recs: recs, complete: true };
+}
+
+/** The messages a journal still holds, as a restart restores them: to be resent with DUP. */
+export function readJournal(data: string): { msgs: BridgeMsg[]; complete: boolean } {
+  const got = journalRecords(data);
+  const msgs: BridgeMsg[] = [];
+  for (let i = 0; i < got.recs.length; i++) msgs.push(recMessage(got.recs[i], WAITING + DUP + DURABLE));
+  return { msgs: msgs, complete: got.complete };
 }
 
 /**
@@ -645,21 +708,24 @@ export function startBridges(b: Broker): Bridge[] {
       br.journal = "mqtt.bq" + i;
       const data = st.read(br.journal);
       if (data !== undefined && data.length > 0) {
-        const got = readJournal(data);
-        for (let k = 0; k < got.msgs.length; k++) {
-          const m = got.msgs[k];
-          br.msgs.push(m);
-          br.bytes += m.topic.length + m.payload.length;
-          if (m.seq >= br.nextSeq) br.nextSeq = m.seq + 1 >= SEQ_WRAP ? 1 : m.seq + 1;
+        const got = journalRecords(data);
+        for (let k = 0; k < got.recs.length; k++) {
+          const r = got.recs[k];
+          const seq = recSeq(r);
+          br.recs.push(r);
+          // resent with DUP: the remote may have had it before the restart
+          br.marks.push(WAITING + DUP + DURABLE);
+          br.bytes += recSize(r);
+          if (seq >= br.nextSeq) br.nextSeq = seq + 1 >= SEQ_WRAP ? 1 : seq + 1;
         }
-        br.stats.restored = got.msgs.length;
+        br.stats.restored = got.recs.length;
         // rewritten whole: what a torn tail or delivered records took is given back
         let all = "";
-        for (let j = 0; j < br.msgs.length; j++) all += journalAdd(br.msgs[j]);
+        for (let j = 0; j < br.recs.length; j++) all += record(J_ADD, br.recs[j]);
         if (all.length === 0) st.erase(br.journal);
         else st.write(br.journal, all);
         br.journalBytes = all.length;
-        b.log("bridge " + cfgs[i].name + ": " + got.msgs.length + " messages restored from the journal");
+        b.log("bridge " + cfgs[i].name + ": " + got.recs.length + " messages restored from the journal");
       }
     }
     list.push(br);

@@ -47,7 +47,7 @@ function sysTree(b: Broker, each: (topic: string, value: string) => void): void 
     for (let i = 0; i < bridges.length; i++) {
       const br = bridges[i];
       const base = "$SYS/broker/connection/" + br.cfg.clientId + "/";
-      each(base + "queued", "" + br.msgs.length);
+      each(base + "queued", "" + br.recs.length);
       each(base + "dropped", "" + br.stats.dropped);
     }
   }

@@ -10,7 +10,7 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import { suite } from "uvu";
 import * as assert from "uvu/assert";
-import { Bridge } from "../../firmware/bridge/bridge";
+import { Bridge, bridgeCount } from "../../firmware/bridge/bridge";
 import { loadConfig, loadProfile } from "../../host-sim/config";
 import { RunningBroker, startBroker } from "../../host-sim/server";
 import {
@@ -195,7 +195,7 @@ test("store and forward: 30 QoS 1 while the upstream is down arrive once it is b
   for (let i = 0; i < 30; i++) await local.client.publishAsync("s/x", "q" + i, { qos: 1 });
   await local.client.publishAsync("s/x", "zero", { qos: 0 });
   await sleep(100);
-  const queued = b.bridge.msgs.length;
+  const queued = bridgeCount(b.bridge);
   await u.start();
   await until(() => far.got.length >= 31, "the queued 30", 15000);
   await sleep(300);

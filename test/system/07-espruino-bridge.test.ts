@@ -96,6 +96,10 @@ test("outage with mosquitto as the upstream and a power cut of the board: 100/10
   assert.ok(m[0] <= profile.memoryBudget, `bridge connected: ${m[0]} JsVars, profile budget ${profile.memoryBudget}`);
   assert.ok(m[32] <= 2800, `queue half full (32): ${m[32]} JsVars, loaded budget 2,800`);
   assert.ok(m[50] <= profile.memoryBudget, `50 queued: ${m[50]} JsVars, profile budget ${profile.memoryBudget}`);
+  // a queued message is one string and a number (bridge.ts): as an object of eight fields it was 15
+  const each = (m[50] - m[16]) / 34;
+  log(`a queued message costs ${each.toFixed(1)} JsVars`);
+  assert.ok(each <= 8, `${each.toFixed(1)} JsVars a queued message`);
 });
 
 /**

@@ -7,7 +7,7 @@ import * as assert from "uvu/assert";
 import { readFileSync } from "node:fs";
 import * as path from "node:path";
 import { Broker } from "../../firmware/broker/broker";
-import { Bridge, bridgeCount, bridgesNetwork, journalAdd, journalDone, readJournal, startBridges, tickBridge } from "../../firmware/bridge/bridge";
+import { Bridge, bridgeCount, bridgeMessages, bridgesNetwork, journalAdd, journalDone, readJournal, startBridges, tickBridge } from "../../firmware/bridge/bridge";
 import { BRIDGE_OUT, BridgeConfig } from "../../firmware/bridge/types";
 import { BoardProfile } from "../../firmware/profile";
 import { Link, LinkEvents, Storage } from "../../firmware/platform";
@@ -125,7 +125,7 @@ test("bounded queue while the remote is away: QoS 0 not kept (as mosquitto), QoS
   for (let i = 0; i < 8; i++) local(r, "a", "m" + i, 1);
   assert.is(bridgeCount(r.bridge), 5);
   assert.is(r.bridge.stats.dropped, 1 + 3);
-  assert.equal(r.bridge.msgs.map((m) => m.payload), ["m0", "m1", "m2", "m3", "m4"]);
+  assert.equal(bridgeMessages(r.bridge).map((m) => m.payload), ["m0", "m1", "m2", "m3", "m4"]);
 });
 
 test("bounded queue by bytes: maxBridgeQueuedBytes counts topic and payload", () => {
@@ -153,10 +153,10 @@ test("bounded queue when connected behind the window: the oldest QoS 0 goes firs
   local(r, "a", "z1", 0);
   local(r, "a", "z2", 0);
   local(r, "a", "q2", 1); // full: z1 goes
-  assert.equal(r.bridge.msgs.map((m) => m.payload), ["q1", "z2", "q2"]);
+  assert.equal(bridgeMessages(r.bridge).map((m) => m.payload), ["q1", "z2", "q2"]);
   local(r, "a", "q3", 1); // z2 goes
   local(r, "a", "q4", 1); // none left to drop: q4 dropped
-  assert.equal(r.bridge.msgs.map((m) => m.payload), ["q1", "q2", "q3"]);
+  assert.equal(bridgeMessages(r.bridge).map((m) => m.payload), ["q1", "q2", "q3"]);
   assert.is(r.bridge.stats.dropped, 3);
 });
 
@@ -188,9 +188,9 @@ test("journal: durable QoS 1 records before the PUBACK, restored in order after 
   const fifth = journalAdd({ seq: 99, topic: "j/t", payload: "p4", qos: 1, retain: false, state: 0, dup: false, durable: true });
   files["mqtt.bq0"] += fifth.substring(0, fifth.length - 3);
   const again = rig(bridgeCfg(), esp32, { persistence: true, files });
-  assert.equal(again.bridge.msgs.map((m) => m.payload), ["p0", "p1", "p2", "p3"]);
+  assert.equal(bridgeMessages(again.bridge).map((m) => m.payload), ["p0", "p1", "p2", "p3"]);
   assert.is(again.bridge.stats.restored, 4);
-  assert.ok(again.bridge.msgs.every((m) => m.dup), "resent with DUP");
+  assert.ok(bridgeMessages(again.bridge).every((m) => m.dup), "resent with DUP");
   assert.ok(again.bridge.nextSeq > 4, "sequence numbers go on");
   const j = readJournal(files["mqtt.bq0"]);
   assert.ok(j.complete, "rewritten whole at start");
@@ -203,7 +203,7 @@ test("journal: a D record per acknowledgement, erased once nothing is left", () 
   local(r, "j/t", "a", 1);
   local(r, "j/t", "b", 1);
   const pid = (m: { seq: number }) => m.seq % 65533 + 1;
-  const [a, b] = r.bridge.msgs;
+  const [a, b] = bridgeMessages(r.bridge);
   (r.link.events as LinkEvents).data(new Uint8Array([0x40, 2, 0, pid(a)]), 0, 4);
   assert.equal(readJournal(files["mqtt.bq0"]).msgs.map((m) => m.payload), ["b"]);
   (r.link.events as LinkEvents).data(new Uint8Array([0x40, 2, 0, pid(b)]), 0, 4);
