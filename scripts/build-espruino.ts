@@ -66,7 +66,7 @@ const COLD_ROOTS = [
   // that hands out a closure which lives on (the broker's hook, a link's events, the journal, the
   // socket) is a root of its own, so that what it keeps alive is itself alone
   "startBridges", "tickBridges", "bridgesNetwork", "bridgeOut", "outHook", "linkEvents", "linkOpened", "linkData",
-  "linkLost", "journalCompactAt", "flashJournal", "netConnect",
+  "linkLost", "journalCompactAt", "flashJournal", "flashRead", "flashRewrite", "flashErase", "flashAppend", "netConnect",
 ];
 
 export function buildEspruino(opts: BuildOptions = {}): string {

@@ -29,96 +29,121 @@ const WHOLE = "W";
 /** Where the records start. */
 const BODY = 2;
 
+/** What a journal Storage knows of its files, per journal name. */
+interface FlashFiles {
+  st: any;
+  size: number;
+  /** Which of its two files ("a" or "b") is live. */
+  live: { [name: string]: string };
+  /** Where its next record goes. */
+  end: { [name: string]: number };
+  /** The live file's size (`size`, or more for a journal that outgrew it). */
+  cap: { [name: string]: number };
+}
+
 /**
  * The journal Storage over Espruino's `storage`, each file `size` bytes.
- * Cold on the board (scripts/build-espruino.ts): built only with a bridge.
+ * Its four methods only call the code that does the work, each a cold file
+ * of its own (scripts/build-espruino.ts): a board keeps the state above and
+ * the methods, not the code, for as long as the bridge runs.
  */
 export function flashJournal(storage: any, size: number): Storage {
-  // its two files' suffixes: here, not at the top of the module, where an array stays resident on
-  // every board, bridge or none
-  const FILES = ["a", "b"];
-  /** Per journal: which of its two files is live, and where its next record goes. */
-  const live: { [name: string]: string } = {};
-  const end: { [name: string]: number } = {};
-  /** Per journal: the live file's size (`size`, or more for a journal that outgrew it). */
-  const cap: { [name: string]: number } = {};
-  const escape = (s: string): string => s.indexOf("\xFE") < 0 && s.indexOf("\xFF") < 0 ? s
-    : s.replace(/\xFE/g, "\xFE\x01").replace(/\xFF/g, "\xFE\x02");
-  const unescape = (s: string): string => s.indexOf("\xFE") < 0 ? s
-    : s.replace(/\xFE\x02/g, "\xFF").replace(/\xFE\x01/g, "\xFE");
-  /** A new file of `room` bytes holding `body`, then marked whole. */
-  const fill = (file: string, body: string, room: number): boolean => {
-    try {
-      storage.erase(file);
-      if (storage.write(file, MADE, 0, room) !== true) return false;
-      if (body.length > 0 && storage.write(file, body, BODY) !== true) return false;
-      return storage.write(file, WHOLE, 1) === true;
-    } catch (e) {
-      return false; // flash full
-    }
-  };
-  const find = (name: string): void => {
-    if (live[name] !== undefined) return;
-    for (let i = 0; i < FILES.length; i++) {
-      const data = storage.read(name + FILES[i]);
-      if (data === undefined) continue;
-      if (data.charAt(1) !== WHOLE || live[name] !== undefined) {
-        storage.erase(name + FILES[i]); // torn by a power cut, or the older of two whole ones
-        continue;
-      }
-      const at = data.indexOf("\xFF", BODY);
-      live[name] = FILES[i];
-      end[name] = at < 0 ? data.length : at;
-      cap[name] = data.length;
-    }
-  };
-  const rewrite = (name: string, body: string): boolean => {
-    find(name);
-    const next = live[name] === FILES[0] ? FILES[1] : FILES[0];
-    // what does not leave half the file for appends gets a file twice its size
-    const room = BODY + body.length > size / 2 ? 2 * (BODY + body.length) : size;
-    if (!fill(name + next, body, room)) return false;
-    if (live[name] !== undefined) storage.erase(name + live[name]);
-    live[name] = next;
-    end[name] = BODY + body.length;
-    cap[name] = room;
-    return true;
-  };
+  const j: FlashFiles = { st: storage, size: size, live: {}, end: {}, cap: {} };
   return {
-    read(name: string): string | undefined {
-      find(name);
-      if (live[name] === undefined) return undefined;
-      const n = end[name] - BODY;
-      // a copy in RAM: what Storage.read hands out points into the flash, and so do E.toString and
-      // substring of it (tried), which the core's rewrite right after reading erases under the
-      // messages made from it; a Uint8Array is a copy
-      return n === 0 ? "" : unescape(E.toString(E.toUint8Array(storage.read(name + live[name], BODY, n))));
-    },
-    write(name: string, data: string): boolean {
-      return rewrite(name, escape(data));
-    },
-    erase(name: string): void {
-      for (let i = 0; i < FILES.length; i++) storage.erase(name + FILES[i]);
-      delete live[name];
-      delete end[name];
-      delete cap[name];
-    },
-    append(name: string, data: string): boolean {
-      find(name);
-      const rec = escape(data);
-      const file = live[name];
-      if (file === undefined) return rewrite(name, rec);
-      if (end[name] + rec.length > cap[name]) {
-        // full: what it holds and the record, into the other file
-        return rewrite(name, storage.read(name + file).substring(BODY, end[name]) + rec);
-      }
-      try {
-        if (storage.write(name + file, rec, end[name]) !== true) return false;
-      } catch (e) {
-        return false;
-      }
-      end[name] += rec.length;
-      return true;
-    },
+    read: (name: string) => flashRead(j, name),
+    write: (name: string, data: string) => flashRewrite(j, name, escapeRecords(data)),
+    erase: (name: string) => flashErase(j, name),
+    append: (name: string, data: string) => flashAppend(j, name, data),
   };
+}
+
+function escapeRecords(s: string): string {
+  return s.indexOf("\xFE") < 0 && s.indexOf("\xFF") < 0 ? s : s.replace(/\xFE/g, "\xFE\x01").replace(/\xFF/g, "\xFE\x02");
+}
+
+function unescapeRecords(s: string): string {
+  return s.indexOf("\xFE") < 0 ? s : s.replace(/\xFE\x02/g, "\xFF").replace(/\xFE\x01/g, "\xFE");
+}
+
+/** A new file of `room` bytes holding `body`, then marked whole. */
+function flashFill(j: FlashFiles, file: string, body: string, room: number): boolean {
+  const st = j.st;
+  try {
+    st.erase(file);
+    if (st.write(file, MADE, 0, room) !== true) return false;
+    if (body.length > 0 && st.write(file, body, BODY) !== true) return false;
+    return st.write(file, WHOLE, 1) === true;
+  } catch (e) {
+    return false; // flash full
+  }
+}
+
+/** Which file of `name` is live, read from the flash the first time. */
+function flashFind(j: FlashFiles, name: string): void {
+  if (j.live[name] !== undefined) return;
+  for (let i = 0; i < 2; i++) {
+    const file = i === 0 ? "a" : "b";
+    const data = j.st.read(name + file);
+    if (data === undefined) continue;
+    if (data.charAt(1) !== WHOLE || j.live[name] !== undefined) {
+      j.st.erase(name + file); // torn by a power cut, or the older of two whole ones
+      continue;
+    }
+    const at = data.indexOf("\xFF", BODY);
+    j.live[name] = file;
+    j.end[name] = at < 0 ? data.length : at;
+    j.cap[name] = data.length;
+  }
+}
+
+/** `body` (escaped) as the whole journal, in its other file. */
+function flashRewrite(j: FlashFiles, name: string, body: string): boolean {
+  flashFind(j, name);
+  const old = j.live[name];
+  const next = old === "a" ? "b" : "a";
+  // what does not leave half the file for appends gets a file twice its size
+  const room = BODY + body.length > j.size / 2 ? 2 * (BODY + body.length) : j.size;
+  if (!flashFill(j, name + next, body, room)) return false;
+  if (old !== undefined) j.st.erase(name + old);
+  j.live[name] = next;
+  j.end[name] = BODY + body.length;
+  j.cap[name] = room;
+  return true;
+}
+
+function flashRead(j: FlashFiles, name: string): string | undefined {
+  flashFind(j, name);
+  const file = j.live[name];
+  if (file === undefined) return undefined;
+  const n = j.end[name] - BODY;
+  // a copy in RAM: what Storage.read hands out points into the flash, and so do E.toString and
+  // substring of it (tried), which the core's rewrite right after reading erases under the
+  // messages made from it; a Uint8Array is a copy
+  return n === 0 ? "" : unescapeRecords(E.toString(E.toUint8Array(j.st.read(name + file, BODY, n))));
+}
+
+function flashErase(j: FlashFiles, name: string): void {
+  j.st.erase(name + "a");
+  j.st.erase(name + "b");
+  delete j.live[name];
+  delete j.end[name];
+  delete j.cap[name];
+}
+
+function flashAppend(j: FlashFiles, name: string, data: string): boolean {
+  flashFind(j, name);
+  const rec = escapeRecords(data);
+  const file = j.live[name];
+  if (file === undefined) return flashRewrite(j, name, rec);
+  if (j.end[name] + rec.length > j.cap[name]) {
+    // full: what it holds and the record, into the other file
+    return flashRewrite(j, name, j.st.read(name + file).substring(BODY, j.end[name]) + rec);
+  }
+  try {
+    if (j.st.write(name + file, rec, j.end[name]) !== true) return false;
+  } catch (e) {
+    return false;
+  }
+  j.end[name] += rec.length;
+  return true;
 }
