@@ -184,4 +184,52 @@ test("the `in` direction with prefixes; Wi-Fi gone (the link silent, not closed)
   }
 });
 
+test("a loaded board with the bridge: 7 clients (a socket went to the link), 28 subscriptions, 16 retained, then its queue half full and full, inside the profile's budget", async () => {
+  if (!haveMosquitto()) throw new Error("needs Debian's mosquitto: apt-get install mosquitto");
+  const log = (s: string) => console.log("  " + s);
+  const upPort = await freePort();
+  const up = await mosquittoUpstream(upPort);
+  const dir = tmpDir("loaded");
+  const conf = path.join(dir, "broker.conf");
+  fs.writeFileSync(conf, ["listener 1883", "allow_anonymous true", "persistence true", "connection up", "address 127.0.0.1:" + upPort,
+    "topic sensor/# out 1", "restart_timeout 1", "keepalive_interval 5", ""].join("\n"));
+  const board = new BoardBroker(conf, path.join(dir, "board"), log);
+  fs.mkdirSync(board.dir, { recursive: true });
+  const clients: Awaited<ReturnType<typeof client>>[] = [];
+  let upStopped = false;
+  try {
+    await board.start();
+    const watch = await client(upPort, { clientId: "watch" }, { "$SYS/broker/connection/up/state": 1 });
+    await until(() => watch.got.some((m) => m.payload === "1"), "the bridge to connect", 30000);
+    await closeClient(watch);
+    const clientsMax = profile.maxClientsWithBridge ?? profile.maxClients;
+    assert.is(clientsMax, 7);
+    for (let i = 0; i < clientsMax; i++) clients.push(await client(BOARD_PORT, { clientId: "c" + i, reconnectPeriod: 0, connectTimeout: 20000 }));
+    let refused = 0;
+    for (let i = 0; i < clientsMax; i++) {
+      for (const f of [`home/room${i}/+`, `sensors/${i}/#`, `alerts/${i}`, `cmd/${i}/set`]) await clients[i].client.subscribeAsync(f, { qos: 1 }).catch(() => refused++);
+    }
+    for (let r = 0; r < 16; r++) await clients[r % clientsMax].client.publishAsync(`state/dev${r}`, "x".repeat(32), { qos: 1, retain: true });
+    const loaded = await board.used();
+    await up.stop();
+    upStopped = true;
+    await sleep(1500);
+    const half = (profile.maxBridgeQueued ?? 0) / 2;
+    for (let i = 0; i < half; i++) await clients[0].client.publishAsync("sensor/a", "m" + i, { qos: 1 });
+    const halfFull = await board.used();
+    for (let i = half; i < 2 * half; i++) await clients[0].client.publishAsync("sensor/a", "m" + i, { qos: 1 });
+    const full = await board.used();
+    log(`loaded board with the bridge: ${clientsMax} clients, ${28 - refused} subscriptions, 16 retained: ${loaded} JsVars; ` +
+      `upstream down, ${half} queued: ${halfFull}; ${2 * half} queued: ${full} (profile budget ${profile.memoryBudget}, of 4,000)`);
+    assert.is(refused, 0, "every subscription granted");
+    assert.ok(halfFull <= profile.memoryBudget, `half full: ${halfFull} JsVars`);
+    assert.ok(full <= profile.memoryBudget, `full: ${full} JsVars`);
+  } finally {
+    for (const c of clients) await closeClient(c);
+    await board.kill();
+    if (!upStopped) await up.stop();
+    await up.close();
+  }
+});
+
 test.run();
