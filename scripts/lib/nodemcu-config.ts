@@ -81,7 +81,7 @@ export function nodemcuBoardConfig(opts: NodeMcuConfigOptions): { config: Broker
       }
     }
   }
-  // bridges: desktop only for now (no outbound socket in the NodeMCU adapter)
+  // bridges: not on NodeMCU (its adapter has no outbound socket); the desktop and an Espruino board run them
   refuseBoardBridges(config, "NodeMCU");
   // only the fields the core reads: the profile's description and board names stay on the desktop
   const p: { [k: string]: unknown } = { name: config.profile.name };
