@@ -230,28 +230,41 @@ export function start(): Broker | undefined {
       wifi.startAP(w.ssid, { password: w.password, authMode: "wpa2" }, () => listen());
     } else {
       let listening = false;
-      let trying = false;
-      const attempt = (delay: number) => {
-        trying = true;
+      /*
+       * Espruino's ESP32 Wi-Fi retries a lost station link a few times by itself and then reports
+       * 'disconnected' (libs/network/esp32/jswrap_esp32_network.c); a connect that fails may never
+       * call back. So a 'disconnected' is what schedules the next try, with backoff, at most a
+       * minute apart, and 'connected' (an IP, after our try or its own) is what says it is back.
+       */
+      let retry: any = undefined;
+      let delay = 1000;
+      const attempt = () => {
+        retry = undefined;
         wifi.connect(w.ssid, { password: w.password }, (err: any) => {
           if (err) {
-            // retry with backoff, at most a minute apart
-            setTimeout(() => attempt(delay < 60000 ? delay * 2 : delay), delay);
+            later();
             return;
           }
-          trying = false;
           wifi.getIP((e: any, ip: any) => print("mqtt: wifi up " + (ip ? ip.ip : "")));
           if (!listening) listen();
           listening = true;
-          if (b.bridges !== undefined) bridgesNetwork(b, true);
         });
       };
-      attempt(1000);
-      // Wi-Fi lost: a bridge's socket would only time out at its keepalive, so it goes now and
-      // connects again as soon as the network is back, not after its backoff
+      const later = () => {
+        if (retry !== undefined) return;
+        retry = setTimeout(attempt, delay);
+        delay = delay < 60000 ? delay * 2 : delay;
+      };
+      attempt();
+      // a bridge's socket over a Wi-Fi that is gone would only time out at its keepalive: it goes
+      // now, and connects again as soon as the network is back, not after its backoff
       wifi.on("disconnected", () => {
         if (b.bridges !== undefined) bridgesNetwork(b, false);
-        if (!trying) attempt(1000);
+        later();
+      });
+      wifi.on("connected", () => {
+        delay = 1000;
+        if (b.bridges !== undefined) bridgesNetwork(b, true);
       });
     }
   }

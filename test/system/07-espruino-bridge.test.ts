@@ -232,4 +232,65 @@ test("a loaded board with the bridge: 7 clients (a socket went to the link), 28 
   }
 });
 
+/**
+ * A stand-in for Espruino's ESP32 Wifi module, installed as .boot0 (which Espruino runs before
+ * .bootcde), since the Linux build has none: connect() calls back and emits 'connected' while
+ * global.wifiDown is false; while it is true, a try never calls back and 'disconnected' follows,
+ * as the ESP32 build does once its own retries are spent (libs/network/esp32/jswrap_esp32_network.c).
+ */
+const FAKE_WIFI = 'global.wifiDown=false;global.wifiTries=0;Modules.addCached("Wifi",function(){' +
+  'exports.setHostname=function(){};exports.getIP=function(cb){var r={ip:"127.0.0.1"};if(cb)cb(null,r);return r;};' +
+  'exports.connect=function(ssid,o,cb){global.wifiTries++;setTimeout(function(){' +
+  'if(global.wifiDown){exports.emit("disconnected",{reason:"201"});return;}' +
+  'cb(null);exports.emit("connected",{ip:"127.0.0.1"});},100);};});';
+
+test("Wi-Fi lost on the board (its Wifi module's events): the bridge drops its link at once, Wi-Fi is tried again with backoff, and once it is back the bridge connects without waiting out its 30 s restart_timeout", async () => {
+  if (!haveMosquitto()) throw new Error("needs Debian's mosquitto: apt-get install mosquitto");
+  const log = (s: string) => console.log("  " + s);
+  const upPort = await freePort();
+  const up = await mosquittoUpstream(upPort);
+  const dir = tmpDir("wifi-events");
+  const conf = path.join(dir, "broker.conf");
+  fs.writeFileSync(conf, ["listener 1883", "allow_anonymous true", "connection house", "address 127.0.0.1:" + upPort,
+    "topic sensor/# out 1", "restart_timeout 30", "keepalive_interval 60", ""].join("\n"));
+  const boardDir = path.join(dir, "board");
+  fs.mkdirSync(boardDir, { recursive: true });
+  const board = await startBoard("telnet", boardDir);
+  let watch: Awaited<ReturnType<typeof client>> | undefined;
+  let con: EspruinoConsole | undefined;
+  try {
+    const pre = new EspruinoConsole(await openLink(CONSOLE));
+    await pre.exec(`require("Storage").write(".boot0", ${JSON.stringify(FAKE_WIFI)})`);
+    await pre.close();
+    watch = await client(upPort, { clientId: "watch" }, { "$SYS/broker/connection/house/state": 1 });
+    await flash({ port: CONSOLE, board: "espruino-linux", config: conf, wifi: "house", wifiPassword: "secret", out: () => {} });
+    await until(() => watch!.got.some((m) => m.payload === "1"), "the bridge to connect", 30000);
+    con = new EspruinoConsole(await openLink(CONSOLE));
+    const tries = async () => await con!.evalJson<number>("global.wifiTries");
+    const before = await tries();
+    watch.got.length = 0;
+    const t0 = Date.now();
+    await con.exec('global.wifiDown=true;require("Wifi").emit("disconnected",{reason:"200"})');
+    // the link is dropped by the board (not at its 60 s keepalive): the remote publishes the bridge's will
+    await until(() => watch!.got.some((m) => m.payload === "0"), "the remote to see the link gone", 10000);
+    const droppedMs = Date.now() - t0;
+    await sleep(8000);
+    const triedWhileDown = (await tries()) - before;
+    await con.exec("global.wifiDown=false");
+    const t1 = Date.now();
+    await until(() => watch!.got.some((m) => m.payload === "1"), "the bridge back once Wi-Fi is", 20000);
+    const backMs = Date.now() - t1;
+    log(`Wi-Fi lost: link dropped in ${droppedMs} ms (keepalive 60 s); ${triedWhileDown} Wi-Fi tries in 8 s while it was down (backoff 1, 2, 4 s...); ` +
+      `Wi-Fi back: bridge connected in ${(backMs / 1000).toFixed(1)} s (restart_timeout 30 s)`);
+    assert.ok(droppedMs < 5000, `dropped after ${droppedMs} ms`);
+    assert.ok(triedWhileDown >= 2 && triedWhileDown <= 5, `${triedWhileDown} Wi-Fi tries in 8 s: backoff from 1 s`);
+    assert.ok(backMs < 15000, `back after ${backMs} ms, not after the 30 s restart_timeout`);
+  } finally {
+    if (con !== undefined) await con.close();
+    await closeClient(watch);
+    await board.kill();
+    await up.close();
+  }
+});
+
 test.run();
