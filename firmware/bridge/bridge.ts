@@ -187,8 +187,8 @@ function queueBounds(b: Broker): { count: number; bytes: number } {
 
 // ---- the local side ----
 
-/** A message the broker routed: queue it for the remote if an `out` topic matches (and say so). */
-function outOne(br: Bridge, src: Bytes, topicOff: number, topicLen: number, payloadOff: number, payloadLen: number, qos: number, retain: boolean): boolean {
+/** A message the broker routed: queue it for the remote if an `out` topic matches. */
+function outOne(br: Bridge, src: Bytes, topicOff: number, topicLen: number, payloadOff: number, payloadLen: number, qos: number, retain: boolean): void {
   const topics = br.cfg.topics;
   for (let i = 0; i < topics.length; i++) {
     const t = topics[i];
@@ -198,9 +198,8 @@ function outOne(br: Bridge, src: Bytes, topicOff: number, topicLen: number, payl
     const local = text.str(src, topicOff, topicLen);
     const remote = t.remotePrefix + local.substring(t.localPrefix.length);
     enqueue(br, remote, text.str(src, payloadOff, payloadLen), qos < t.qos ? qos : t.qos, retain);
-    return true;
+    return;
   }
-  return false;
 }
 
 export function enqueue(br: Bridge, topic: string, payload: string, qos: number, retain: boolean): void {
@@ -754,8 +753,7 @@ function bridgeOut(b: Broker, src: Bytes, topicOff: number, topicLen: number, pa
   const list = b.bridges as Bridge[];
   for (let i = 0; i < list.length; i++) {
     if (list[i] === b.bridgeFrom) continue;
-    // taken even if the queue drops it: the next one to this topic must come here again
-    if (outOne(list[i], src, topicOff, topicLen, payloadOff, payloadLen, qos, retain)) b.bridgeTook = true;
+    outOne(list[i], src, topicOff, topicLen, payloadOff, payloadLen, qos, retain);
   }
 }
 

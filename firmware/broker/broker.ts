@@ -82,14 +82,11 @@ export class Broker implements PacketHandler {
   connectingBytes = 0;
   /*
    * Set only when a bridge is configured (firmware/bridge/bridge.ts): routePublish hands it every
-   * message it matches (a kept route is for a topic no bridge takes), with bridgeRetain the
-   * publish's retain flag and bridgeFrom the bridge it came in over; bridgeTook says whether a
-   * bridge's `out` topic matched it, so that its route is not kept (handle_publish.ts).
+   * message, with bridgeRetain the publish's retain flag and bridgeFrom the bridge it came in over.
    * Declared, not initialised: without a bridge a board holds no such properties at all.
    */
   declare bridgeOut: ((b: Broker, src: Bytes, topicOff: number, topicLen: number, payloadOff: number, payloadLen: number, qos: number) => void) | undefined;
   declare bridgeRetain: boolean;
-  declare bridgeTook: boolean;
   declare bridgeFrom: unknown;
   declare bridges: Bridge[] | undefined;
   /** A bridging client's own session while its PUBLISH is routed: not sent back to it (mosquitto's is_bridge). */

@@ -30,8 +30,7 @@ export function routePublish(
   b: Broker, src: Bytes, topicOff: number, topicLen: number, payloadOff: number, payloadLen: number,
   qos: number, stored: StoredMessage | undefined, known: Route | undefined, keep: Route | undefined,
 ): number {
-  // a kept route is only for a topic no bridge takes (handle_publish.ts)
-  if (b.bridgeOut !== undefined && known === undefined) b.bridgeOut(b, src, topicOff, topicLen, payloadOff, payloadLen, qos);
+  if (b.bridgeOut !== undefined) b.bridgeOut(b, src, topicOff, topicLen, payloadOff, payloadLen, qos);
   let targets: Session[];
   let n: number;
   let matched: number;

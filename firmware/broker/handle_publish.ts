@@ -34,11 +34,10 @@ export function handlePublish(b: Broker, conn: Connection, flags: number, buf: B
   let p = topicOff + topicLen;
   let end = off + len;
   if (p > end) return ERR_MALFORMED;
-  // routes are kept where the profile asks, not for a bridge connected to us (which must not get
-  // its own back), and not for a topic a bridge of ours takes out (it must see every message: below)
+  // routes are kept where the profile asks, and never for a bridge (which must see every message)
   let key: string | undefined = undefined;
   let route: Route | undefined = undefined;
-  if (b.profile.maxRoutes > 0 && conn.protocolLevel < 128) {
+  if (b.profile.maxRoutes > 0 && b.bridgeOut === undefined && conn.protocolLevel < 128) {
     // its key: the topic with the two length bytes before it (route_cache.ts routeKey)
     key = text.str(buf, off, topicLen + 2);
     route = findRoute(b, conn, key);
@@ -85,10 +84,7 @@ export function handlePublish(b: Broker, conn: Connection, flags: number, buf: B
   }
   if (taken) {
     if (retain) retainMessage(b, buf, topicOff, topicLen, p, payloadLen, qos, undefined);
-    if (b.bridgeOut !== undefined) {
-      b.bridgeRetain = retain;
-      b.bridgeTook = false;
-    }
+    if (b.bridgeOut !== undefined) b.bridgeRetain = retain;
     // a bridge (CONNECT level 0x84) does not get its own messages back, as from mosquitto
     let bridged = conn.protocolLevel > 127;
     if (bridged) b.noLocal = session;
@@ -96,7 +92,7 @@ export function handlePublish(b: Broker, conn: Connection, flags: number, buf: B
       ? { to: [], qos: [], matched: 0, writers: undefined, out: undefined } : undefined;
     routePublish(b, buf, topicOff, topicLen, p, payloadLen, qos, undefined, route, keep);
     if (bridged) b.noLocal = undefined;
-    if (keep !== undefined && !(b.bridgeOut !== undefined && b.bridgeTook)) keepRoute(b, conn, key as string, keep);
+    if (keep !== undefined) keepRoute(b, conn, key as string, keep);
   } else {
     b.stats.publishDropped++;
     if (qos === 2) b.send(conn.id, encodeAck(b.tx, 0, PUBREC, 0, packetId)); // [MQTT-4.3.3-2]

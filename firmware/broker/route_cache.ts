@@ -20,8 +20,7 @@ import type { Connection } from "./connection";
  *
  * Bounded by the profile's maxRoutes; full, the table starts again empty.
  * Off (maxRoutes 0) on the desktop, where the checks cost less than making
- * the key; never kept for a topic a bridge takes out, which must see every
- * message (handle_publish.ts), so a kept route needs no bridge.
+ * the key, and with a bridge, which must see every message.
  */
 export interface Route {
   /** Receivers after their read ACL, each once. */

@@ -7,7 +7,6 @@ import * as assert from "uvu/assert";
 import { readFileSync } from "node:fs";
 import * as path from "node:path";
 import { Broker } from "../../firmware/broker/broker";
-import { encodeConnect, encodePublishString } from "../../firmware/codec/encode";
 import { Bridge, bridgeCount, bridgeMessages, bridgesNetwork, journalAdd, journalDone, readJournal, startBridges, tickBridge } from "../../firmware/bridge/bridge";
 import { BRIDGE_OUT, BridgeConfig } from "../../firmware/bridge/types";
 import { BoardProfile } from "../../firmware/profile";
@@ -278,26 +277,6 @@ test("the network lost (the board's Wi-Fi): the link goes now, not at its keepal
   bridgesNetwork(r.broker, true);
   run(r, 200);
   assert.is(r.opens.length, opensBefore + 1, "connects at the next tick once the network is back");
-});
-
-test("routes are kept beside a bridge for topics it does not take out, never for one it does (each message to those must reach it)", () => {
-  const r = rig(bridgeCfg({ topics: [{ pattern: "sensor/#", direction: BRIDGE_OUT, qos: 1, localPrefix: "", remotePrefix: "" }] }), esp32);
-  assert.ok(r.broker.profile.maxRoutes > 0, "a board profile keeps routes");
-  const buf = new Uint8Array(256);
-  const id = r.broker.accept("127.0.0.1");
-  r.broker.data(id, buf, 0, encodeConnect(buf, 0, {
-    protocolName: "MQTT", protocolLevel: 4, clientId: "p", cleanSession: true, keepalive: 0,
-    username: undefined, password: undefined, willTopic: undefined, willMessage: undefined, willQos: 0, willRetain: false,
-  }));
-  const publish = (topic: string) => r.broker.data(id, buf, 0, encodePublishString(buf, 0, topic, "1", 1, false, false, 7));
-  publish("local/only");
-  publish("local/only");
-  publish("sensor/a");
-  publish("sensor/a");
-  publish("sensor/a");
-  const keys = Object.keys(r.broker.routes).map((k) => k.substring(2));
-  assert.equal(keys, ["local/only"], "a route for the local topic only");
-  assert.is(r.bridge.stats.queued, 3, "every message to the bridged topic queued for the remote");
 });
 
 test.run();
