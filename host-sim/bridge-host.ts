@@ -207,9 +207,8 @@ export function boardBridges(config: BrokerConfig): string | undefined {
       "bridge to a broker on the LAN (mosquitto) and let it bridge on over TLS");
   }
   const p = config.profile;
-  if (p.maxClientsWithBridge !== undefined && p.maxClients > p.maxClientsWithBridge) {
-    p.maxClients = p.maxClientsWithBridge;
-    return "bridge " + br.name + " to " + br.addresses[0].host + ":" + br.addresses[0].port + ": its link takes a socket, so " + p.maxClients + " clients";
-  }
-  return "bridge " + br.name + " to " + br.addresses[0].host + ":" + br.addresses[0].port;
+  const note = "bridge " + br.name + " to " + br.addresses[0].host + ":" + br.addresses[0].port;
+  if (p.maxClientsWithBridge === undefined || p.maxClients <= p.maxClientsWithBridge) return note;
+  p.maxClients = p.maxClientsWithBridge;
+  return note + ": its link takes a socket, so " + p.maxClients + " clients";
 }

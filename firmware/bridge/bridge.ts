@@ -70,6 +70,10 @@ function recTopicEnd(r: string): number {
   return REC_TOPIC + r.charCodeAt(5) * 256 + r.charCodeAt(6);
 }
 
+function hasDup(mark: number): boolean {
+  return Math.floor(mark / DUP) % 2 === 1;
+}
+
 /** Topic and payload bytes: what maxBridgeQueuedBytes counts. */
 function recSize(r: string): number {
   return r.length - REC_TOPIC;
@@ -173,7 +177,7 @@ function recMessage(r: string, mark: number): BridgeMsg {
   const te = recTopicEnd(r);
   return {
     seq: recSeq(r), qos: r.charCodeAt(3), retain: r.charCodeAt(4) === 1, topic: r.substring(REC_TOPIC, te), payload: r.substring(te),
-    state: mark % 4, dup: Math.floor(mark / DUP) % 2 === 1, durable: mark >= DURABLE,
+    state: mark % 4, dup: hasDup(mark), durable: mark >= DURABLE,
   };
 }
 
@@ -202,7 +206,7 @@ function outOne(br: Bridge, src: Bytes, topicOff: number, topicLen: number, payl
   }
 }
 
-export function enqueue(br: Bridge, topic: string, payload: string, qos: number, retain: boolean): void {
+function enqueue(br: Bridge, topic: string, payload: string, qos: number, retain: boolean): void {
   // as mosquitto: QoS 0 for a bridge that is not connected is not kept
   if (qos === 0 && br.state !== UP) {
     br.stats.dropped++;
@@ -318,7 +322,7 @@ function sendMsg(br: Bridge, i: number): void {
   const payload = r.substring(te);
   const qos = r.charCodeAt(3);
   const len = encodePublishString(b.txFor(publishSize(topic.length, payload.length, qos)), 0, topic, payload, qos, r.charCodeAt(4) === 1,
-    Math.floor(br.marks[i] / DUP) % 2 === 1, pid);
+    hasDup(br.marks[i]), pid);
   br.stats.sent++;
   send(br, len);
 }
@@ -453,7 +457,7 @@ function linkLost(br: Bridge): void {
   br.pingAt = -1;
   // in-flight messages are resent, with DUP, after the next CONNACK
   for (let i = 0; i < br.marks.length; i++) {
-    if (br.marks[i] % 4 !== WAITING && Math.floor(br.marks[i] / DUP) % 2 === 0) br.marks[i] += DUP;
+    if (br.marks[i] % 4 !== WAITING && !hasDup(br.marks[i])) br.marks[i] += DUP;
   }
   if (br.stopped) return;
   const b = br.b;
