@@ -35,7 +35,9 @@ class BoardBroker implements LocalBroker {
   board: Board | undefined;
   flashed = false;
   memory: { [at: string]: number } = {};
-  constructor(public conf: string, public dir: string, public log: (s: string) => void) {}
+  constructor(public conf: string, public dir: string, public log: (s: string) => void) {
+    fs.mkdirSync(dir, { recursive: true });
+  }
   async start(): Promise<void> {
     this.board = await startBoard("telnet", this.dir);
     if (!this.flashed) {
@@ -67,6 +69,14 @@ class BoardBroker implements LocalBroker {
   }
 }
 
+/** A board's broker.conf in a folder of its own: its listener, anonymous clients, then `lines` (a bridge). */
+function boardConf(tag: string, lines: string[]): { dir: string; conf: string } {
+  const dir = tmpDir(tag);
+  const conf = path.join(dir, "broker.conf");
+  fs.writeFileSync(conf, ["listener 1883", "allow_anonymous true", ...lines, ""].join("\n"));
+  return { dir, conf };
+}
+
 test("outage with mosquitto as the upstream and a power cut of the board: 100/100, in order, inside the memory budget", async () => {
   if (!haveMosquitto()) throw new Error("needs Debian's mosquitto: apt-get install mosquitto");
   let board: BoardBroker | undefined;
@@ -77,7 +87,6 @@ test("outage with mosquitto as the upstream and a power cut of the board: 100/10
     deliverMs: 90000,
     local: (conf, _port, dir) => {
       board = new BoardBroker(conf, path.join(dir, "board"), log);
-      fs.mkdirSync(board.dir, { recursive: true });
       return board;
     },
     whileQueued: async (n) => {
@@ -143,12 +152,9 @@ test("the `in` direction with prefixes; Wi-Fi gone (the link silent, not closed)
   const pathPort = await freePort();
   const silent = new SilentPath(upPort);
   await silent.listen(pathPort);
-  const dir = tmpDir("wifi");
-  const conf = path.join(dir, "broker.conf");
-  fs.writeFileSync(conf, ["listener 1883", "allow_anonymous true", "connection wifi", "address 127.0.0.1:" + pathPort,
-    "topic sensor/# out 1", "topic cmd/# in 1 board/ house/", "restart_timeout 1", "keepalive_interval 5", ""].join("\n"));
+  const { dir, conf } = boardConf("wifi", ["connection wifi", "address 127.0.0.1:" + pathPort,
+    "topic sensor/# out 1", "topic cmd/# in 1 board/ house/", "restart_timeout 1", "keepalive_interval 5"]);
   const board = new BoardBroker(conf, path.join(dir, "board"), log);
-  fs.mkdirSync(board.dir, { recursive: true });
   let watch: Awaited<ReturnType<typeof client>> | undefined;
   let pub: Awaited<ReturnType<typeof client>> | undefined;
   try {
@@ -189,12 +195,9 @@ test("a loaded board with the bridge: 7 clients (a socket went to the link), 28 
   const log = (s: string) => console.log("  " + s);
   const upPort = await freePort();
   const up = await mosquittoUpstream(upPort);
-  const dir = tmpDir("loaded");
-  const conf = path.join(dir, "broker.conf");
-  fs.writeFileSync(conf, ["listener 1883", "allow_anonymous true", "persistence true", "connection up", "address 127.0.0.1:" + upPort,
-    "topic sensor/# out 1", "restart_timeout 1", "keepalive_interval 5", ""].join("\n"));
+  const { dir, conf } = boardConf("loaded", ["persistence true", "connection up", "address 127.0.0.1:" + upPort,
+    "topic sensor/# out 1", "restart_timeout 1", "keepalive_interval 5"]);
   const board = new BoardBroker(conf, path.join(dir, "board"), log);
-  fs.mkdirSync(board.dir, { recursive: true });
   const clients: Awaited<ReturnType<typeof client>>[] = [];
   let upStopped = false;
   try {
@@ -249,10 +252,8 @@ test("Wi-Fi lost on the board (its Wifi module's events): the bridge drops its l
   const log = (s: string) => console.log("  " + s);
   const upPort = await freePort();
   const up = await mosquittoUpstream(upPort);
-  const dir = tmpDir("wifi-events");
-  const conf = path.join(dir, "broker.conf");
-  fs.writeFileSync(conf, ["listener 1883", "allow_anonymous true", "connection house", "address 127.0.0.1:" + upPort,
-    "topic sensor/# out 1", "restart_timeout 30", "keepalive_interval 60", ""].join("\n"));
+  const { dir, conf } = boardConf("wifi-events", ["connection house", "address 127.0.0.1:" + upPort,
+    "topic sensor/# out 1", "restart_timeout 30", "keepalive_interval 60"]);
   const boardDir = path.join(dir, "board");
   fs.mkdirSync(boardDir, { recursive: true });
   const board = await startBoard("telnet", boardDir);
