@@ -96,7 +96,12 @@ export class EspruinoConsole {
       const tail = this.output.slice(from);
       const m = typeof pattern === "string" ? (tail.indexOf(pattern) >= 0 ? pattern : undefined) : tail.match(pattern)?.[0];
       if (m !== undefined) return tail;
-      if (this.closed) throw new ConsoleError(`the console closed while waiting for ${pattern}; it printed: ${tail.slice(-400)}`);
+      if (this.closed) {
+        // the interpreter's own assertion names where it failed; its variable dump after it does not
+        const assertAt = tail.lastIndexOf("ASSERT");
+        const why = assertAt >= 0 ? `${tail.slice(Math.max(0, assertAt - 300), tail.indexOf("\n", assertAt) + 1)} ... ` : "";
+        throw new ConsoleError(`the console closed while waiting for ${pattern}; it printed: ${why}${tail.slice(-400)}`);
+      }
       const left = deadline - Date.now();
       if (left <= 0) throw new ConsoleError(`no answer from the board within ${timeoutMs} ms (waiting for ${pattern}); it printed: ${JSON.stringify(tail.slice(-400))}`);
       await new Promise<void>((r) => {

@@ -85,24 +85,48 @@ async function replay(port: number): Promise<{ passed: number; total: number }> 
   return { passed: cases.length - failed.length, total: cases.length };
 }
 
+/**
+ * The interpreter's own fault, not the firmware's: Espruino's Linux port reads its console (the pty
+ * here) in a thread that appends bytes to the event queue the main loop is popping, with no lock
+ * (targets/linux/jshardware.c: jshInterruptOff is empty), so now and then an appended byte is read
+ * as an event's length and the interpreter exits on this assertion (seen in about one flash in ten
+ * over the pty, never over telnet, which the main loop reads). A board's UART pushes from an IRQ the
+ * main loop masks. Only this failure is tried again, on a fresh board, and each time it is said.
+ */
+const LINUX_CONSOLE_RACE = /ASSERT\(len <= 64\) FAILED AT src\/jsdevices\.c/;
+const RACE_ATTEMPTS = 4;
+
+async function overConsole(mode: "pty" | "telnet"): Promise<void> {
+  const board: Board = await startBoard(mode);
+  const port = mode === "pty" ? board.tty! : "tcp://127.0.0.1:2323";
+  try {
+    const up = await flash({ port, board: "espruino-linux", out: quiet });
+    assert.is(up.port, 1883);
+    console.log(`  ${mode}: flashed; ${up.memory.usage} of ${up.memory.total} JsVars in use, idle`);
+    await endToEnd(up.port);
+    const r = await replay(up.port);
+    console.log(`  ${mode}: conformance replay on the interpreter ${r.passed}/${r.total}`);
+    const dt = await deviceTest({ port, board: "espruino-linux", mqtt: true, out: quiet });
+    assert.is(dt.failed, 0, dt.lines.filter((l) => l.startsWith("not ok")).join("\n"));
+    assert.ok(dt.passed >= 20, `only ${dt.passed} on-device tests ran`);
+    assert.is(dt.mqtt, "device-test/ping pong");
+    console.log(`  ${mode}: device-test ${dt.passed} passed, ${dt.failed} failed`);
+  } finally {
+    await board.kill();
+  }
+}
+
 for (const mode of ["pty", "telnet"] as const) {
   test(`over ${mode === "pty" ? "a pseudo-terminal" : "its telnet console"}: flash, MQTT.js, replay, device-test`, async () => {
-    const board: Board = await startBoard(mode);
-    const port = mode === "pty" ? board.tty! : "tcp://127.0.0.1:2323";
-    try {
-      const up = await flash({ port, board: "espruino-linux", out: quiet });
-      assert.is(up.port, 1883);
-      console.log(`  ${mode}: flashed; ${up.memory.usage} of ${up.memory.total} JsVars in use, idle`);
-      await endToEnd(up.port);
-      const r = await replay(up.port);
-      console.log(`  ${mode}: conformance replay on the interpreter ${r.passed}/${r.total}`);
-      const dt = await deviceTest({ port, board: "espruino-linux", mqtt: true, out: quiet });
-      assert.is(dt.failed, 0, dt.lines.filter((l) => l.startsWith("not ok")).join("\n"));
-      assert.ok(dt.passed >= 20, `only ${dt.passed} on-device tests ran`);
-      assert.is(dt.mqtt, "device-test/ping pong");
-      console.log(`  ${mode}: device-test ${dt.passed} passed, ${dt.failed} failed`);
-    } finally {
-      await board.kill();
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await overConsole(mode);
+        return;
+      } catch (e) {
+        const message = String((e as Error).message);
+        if (mode !== "pty" || attempt >= RACE_ATTEMPTS || !LINUX_CONSOLE_RACE.test(message)) throw e;
+        console.log(`  ${mode}: the interpreter exited on its console-thread race (${message.match(LINUX_CONSOLE_RACE)![0]}), not the firmware: again on a fresh board (attempt ${attempt + 1} of ${RACE_ATTEMPTS})`);
+      }
     }
   });
 }
