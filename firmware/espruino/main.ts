@@ -19,7 +19,7 @@ import { restoreState, serializeState, validState } from "../session/persist";
 import { bridgesNetwork, journalCompactAt, startBridges, tickBridges } from "../bridge/bridge";
 import { flashJournal } from "./journal";
 import { netConnect } from "./link";
-import { coolDown, receive, Receiver } from "./receive";
+import { coolDown, receive, Receiver, streamed } from "./receive";
 import { installText } from "./text";
 
 declare const global: any;
@@ -177,6 +177,9 @@ export function start(): Broker | undefined {
   }
 
   const port = config.listeners.length > 0 ? config.listeners[0].port : 1883;
+  // the stream path (receive.ts streamed), loaded into RAM at a stream's first chunk, let go with
+  // the QoS 1/2 path
+  let warmStream: typeof streamed | undefined = undefined;
   const listen = () => {
     const chunk = new Uint8Array(CHUNK);
     /*
@@ -191,7 +194,13 @@ export function start(): Broker | undefined {
         transport.congested = b.platform.lowMemory!();
         transport.written = 0;
       }
-      receive(b, transport, this.rx, d, chunk, transport.congested);
+      const rx: Receiver = this.rx;
+      // a publisher's stream of one packet shape, once learnt: its chunks whole, before receive's loop
+      if (rx.stream !== undefined && !transport.congested) {
+        if (warmStream === undefined) warmStream = streamed;
+        if (warmStream(b, transport, rx, d)) return;
+      }
+      receive(b, transport, rx, d, chunk, transport.congested);
     };
     const onDrain = function (this: any) {
       const id = this.rx.conn.id;
@@ -275,7 +284,10 @@ export function start(): Broker | undefined {
     if (b.bridges !== undefined) tickBridges(b);
     // no route kept (a client came, went or subscribed since the last QoS 1/2 traffic): the warm
     // QoS 1/2 path leaves RAM until the next such message (receive.ts)
-    if (b.routeCount === 0) coolDown();
+    if (b.routeCount === 0) {
+      coolDown();
+      warmStream = undefined;
+    }
     publishSys(b);
     if (config.persistence && Date.now() - lastSave >= profile.persistIntervalMs) {
       lastSave = Date.now();

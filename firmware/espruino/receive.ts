@@ -36,6 +36,22 @@ export interface Receiver {
   conn: Connection;
   pend: string;
   inside: boolean;
+  /** The one packet shape this publisher streams, once seen repeated (learnStream); absent before. */
+  stream?: Stream;
+}
+
+/**
+ * A publisher sending one packet shape over and over (a sensor's fixed-size
+ * samples): its packets' first bytes up to the payload (type, length, topic),
+ * their size, and the route they take with its key in Broker.routes. Kept
+ * while that route is the one kept for the key: routing changing, the
+ * publisher's ACL or a receiver leaving all empty Broker.routes.
+ */
+export interface Stream {
+  head: string;
+  size: number;
+  key: string;
+  route: Route;
 }
 
 /** First byte of a QoS 0 PUBLISH with DUP and RETAIN clear: what a receiver gets as it is. */
@@ -282,6 +298,8 @@ function stretch(b: Broker, socks: RawSockets, rx: Receiver, d: string, o: numbe
       while (d.indexOf(head, end) === end) end += packet;
       if (end > len) end -= packet; // the last one is cut
       count += (end - start) / packet;
+      // a shape repeated: the next chunks take the stream path (streamed)
+      if (count > 1 && rx.stream === undefined) learnStream(rx, head, packet, route!);
     }
     run += count;
     if (route!.matched > 0) heard += count;
@@ -316,6 +334,79 @@ function outOf(socks: RawSockets, route: Route): RouteOut {
   }
   out.receivers = out.keys.join(",");
   return out;
+}
+
+/** Keep what `stretch` saw repeated on `rx`: `head`, the packets' first bytes up to their payload. */
+function learnStream(rx: Receiver, head: string, size: number, route: Route): void {
+  // the route's key is the topic with its length bytes, after the type and one or two length bytes
+  rx.stream = { head: head, size: size, key: head.substring(head.charCodeAt(1) > 127 ? 3 : 2), route: route };
+}
+
+/**
+ * A chunk of nothing but `rx`'s stream (after what rx.pend held): each
+ * packet's head checked by one substr, all of them in one write to each
+ * receiver, a last packet cut short kept in rx.pend, counted as routing
+ * them would count (routedRaw). Returns false, having touched nothing,
+ * when the chunk holds anything else (the stream is forgotten, and
+ * `receive` takes the chunk). main.ts calls it before `receive` while a
+ * stream is learnt; warm like storedOne (a "ram" function made cold).
+ *
+ * Only plain QoS 0 packets of one size on a kept route are ever learnt
+ * (stretch), so each passes every check its route stands for, and its size
+ * the payload limit. Per chunk it runs about twenty statements, each tens
+ * of microseconds here, and one call: routedRaw's counting is written out.
+ */
+export function streamed(b: Broker, socks: RawSockets, rx: Receiver, chunk: string): boolean {
+  "ram";
+  const st = rx.stream!;
+  const conn = rx.conn;
+  const route = st.route;
+  if (b.routes[st.key] !== route || rx.inside || conn.state !== CONNECTED) {
+    rx.stream = undefined;
+    return false;
+  }
+  const d = rx.pend === "" ? chunk : rx.pend + chunk;
+  const head = st.head;
+  const size = st.size;
+  const len = d.length;
+  let end = 0;
+  while (d.substr(end, head.length) === head) end += size;
+  // cut: the last packet (its head whole) or the start of its head
+  let cut = end > len;
+  if (cut) end -= size;
+  else cut = end < len && len - end < head.length && head.indexOf(d.substring(end)) === 0;
+  if (end < len && !cut) {
+    // something else in this chunk: the stream has ended, and receive takes the chunk whole (one
+    // write to each receiver for its run, not one for the stream's part and one for the rest)
+    rx.stream = undefined;
+    return false;
+  }
+  const stats = b.stats;
+  stats.bytesReceived += chunk.length;
+  if (end > 0) {
+    const out = route.out as RouteOut;
+    const data = end === len ? d : d.substring(0, end);
+    const sockets = out.sockets;
+    for (let k = 0; k < sockets.length; k++) {
+      try {
+        sockets[k].write(data);
+        socks.queue[out.keys[k]] += end;
+      } catch (e) {
+        // closed under us: its 'close' drops the routes
+      }
+    }
+    const packets = end / size;
+    const copies = packets * sockets.length;
+    stats.messagesReceived += packets;
+    if (route.matched > 0) stats.publishReceived += packets;
+    stats.publishSent += copies;
+    stats.messagesSent += copies;
+    stats.bytesSent += end * sockets.length;
+    conn.lastReceived = b.platform.now();
+    socks.written += end * sockets.length;
+  }
+  rx.pend = cut ? d.substring(end) : "";
+  return true;
 }
 
 /**
