@@ -347,8 +347,9 @@ function learnStream(rx: Receiver, head: string, size: number, route: Route): vo
  * packet's head checked by one substr, all of them in one write to each
  * receiver, a last packet cut short kept in rx.pend, counted as routing
  * them would count (routedRaw). Returns false, having touched nothing,
- * when the chunk holds anything else (the stream is forgotten, and
- * `receive` takes the chunk). main.ts calls it before `receive` while a
+ * when the chunk holds anything else (`receive` takes the chunk; the
+ * stream is forgotten when the chunk does not start with it). main.ts
+ * calls it before `receive` while a
  * stream is learnt; warm like storedOne (a "ram" function made cold).
  *
  * Only plain QoS 0 packets of one size on a kept route are ever learnt
@@ -376,9 +377,11 @@ export function streamed(b: Broker, socks: RawSockets, rx: Receiver, chunk: stri
   if (cut) end -= size;
   else cut = end < len && len - end < head.length && head.indexOf(d.substring(end)) === 0;
   if (end < len && !cut) {
-    // something else in this chunk: the stream has ended, and receive takes the chunk whole (one
-    // write to each receiver for its run, not one for the stream's part and one for the rest)
-    rx.stream = undefined;
+    // something else in this chunk: receive takes it whole (one write to each receiver for its
+    // run, not one for the stream's part and one for the rest). A chunk that starts with another
+    // shape ends the stream (stretch learns the next); one that starts with it keeps it, so that a
+    // ping or another topic now and then in a stream does not reload learnStream from Storage
+    if (end === 0) rx.stream = undefined;
     return false;
   }
   const stats = b.stats;
