@@ -288,6 +288,12 @@ export function start(): Broker | undefined {
       coolDown();
       warmStream = undefined;
     }
+    // a stream learnt on a route since dropped holds that route, its receivers' sessions and sockets,
+    // until its publisher's next chunk, which may never come: let go of it now
+    for (const key in transport.socks) {
+      const rx: Receiver | undefined = transport.socks[key].rx;
+      if (rx !== undefined && rx.stream !== undefined && b.routes[rx.stream.key] !== rx.stream.route) rx.stream = undefined;
+    }
     publishSys(b);
     if (config.persistence && Date.now() - lastSave >= profile.persistIntervalMs) {
       lastSave = Date.now();
