@@ -56,6 +56,11 @@ export interface Stream {
 
 /** First byte of a QoS 0 PUBLISH with DUP and RETAIN clear: what a receiver gets as it is. */
 const PLAIN_QOS0_PUBLISH = 0x30;
+/**
+ * The same as a one-character string: here indexing a string costs a third of a charCodeAt call
+ * (measured on the interpreter: about 35-70 us against 160), and the stretch's loop tests it per packet.
+ */
+const PLAIN_QOS0_FIRST_CHAR = "0";
 /** First bytes of QoS 1 and 2 PUBLISHes with DUP and RETAIN clear. */
 const PLAIN_QOS1_PUBLISH = 0x32;
 const PLAIN_QOS2_PUBLISH = 0x34;
@@ -235,12 +240,10 @@ function stretch(b: Broker, socks: RawSockets, rx: Receiver, d: string, o: numbe
     let route: Route | undefined = undefined;
     let end = 0;
     let headEnd = 0; // where its topic ends
-    let sizeByte = 0;
     if (o + 1 >= len) cut = o < len; // only a first byte: wait for its length
-    else if (d.charCodeAt(o) === PLAIN_QOS0_PUBLISH) {
+    else if (d[o] === PLAIN_QOS0_FIRST_CHAR) {
       // the remaining length in one or two bytes, fewest bytes only: the parser re-encodes the others
-      sizeByte = d.charCodeAt(o + 1);
-      let size = sizeByte;
+      let size = d.charCodeAt(o + 1);
       let at = o + 2;
       if (size > 127) {
         const high = o + 2 < len ? d.charCodeAt(o + 2) : -1;
@@ -291,7 +294,7 @@ function stretch(b: Broker, socks: RawSockets, rx: Receiver, d: string, o: numbe
     // the packets right behind it that start with the same bytes (same length, same topic) take
     // it too, found by one indexOf each: a stream from one sensor costs little more than its bytes
     let count = 1;
-    if (d.charCodeAt(end + 1) === sizeByte) {
+    if (d[end + 1] === d[o + 1]) {
       const packet = end - o;
       const head = d.substring(o, headEnd);
       const start = end;
@@ -594,18 +597,23 @@ function parseOne(b: Broker, rx: Receiver, d: string, o: number, chunk: Bytes): 
     const awaiting = conn.reader.awaiting();
     if (awaiting > 0 && awaiting <= len - o) to = o + awaiting;
   } else {
-    // the fixed header: type byte, then one to four length bytes [MQTT-2.2.3]
-    let size = 0;
-    let mul = 1;
-    let i = o + 1;
-    let framed = false;
-    while (i < len && i <= o + 4) {
-      const c = d.charCodeAt(i++);
-      size += (c % 128) * mul;
-      mul *= 128;
-      if (c < 128) {
-        framed = true;
-        break;
+    // the fixed header: type byte, then one to four length bytes [MQTT-2.2.3]; one, the usual case,
+    // without the loop (each of its statements costs tens of microseconds here)
+    let size = o + 1 < len ? d.charCodeAt(o + 1) : 128;
+    let i = o + 2;
+    let framed = size < 128;
+    if (!framed) {
+      size = 0;
+      i = o + 1;
+      let mul = 1;
+      while (i < len && i <= o + 4) {
+        const c = d.charCodeAt(i++);
+        size += (c % 128) * mul;
+        mul *= 128;
+        if (c < 128) {
+          framed = true;
+          break;
+        }
       }
     }
     // a fifth length byte goes to the parser, which closes the connection; a packet larger than a
