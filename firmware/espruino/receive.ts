@@ -352,8 +352,8 @@ function learnStream(rx: Receiver, head: string, size: number, route: Route): vo
  * them would count (routedRaw). Returns false, having touched nothing,
  * when the chunk holds anything else (`receive` takes the chunk; the
  * stream is forgotten when the chunk does not start with it). main.ts
- * calls it before `receive` while a
- * stream is learnt; warm like storedOne (a "ram" function made cold).
+ * calls it before `receive` while a stream is learnt; warm like storedOne
+ * (a "ram" function made cold).
  *
  * Only plain QoS 0 packets of one size on a kept route are ever learnt
  * (stretch), so each passes every check its route stands for, and its size
