@@ -46,7 +46,8 @@ function within<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
   });
 }
 
-function client(port: number, id: string): Promise<mqtt.MqttClient> {
+/** An MQTT.js client of the board, connected (MQTT 3.1.1, no reconnects). */
+export function client(port: number, id: string): Promise<mqtt.MqttClient> {
   return mqtt.connectAsync(`mqtt://127.0.0.1:${port}`, { protocolVersion: 4, clientId: id, reconnectPeriod: 0, connectTimeout: 20000 });
 }
 

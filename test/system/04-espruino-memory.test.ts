@@ -21,7 +21,7 @@
 import mqtt from "mqtt";
 import { test } from "uvu";
 import * as assert from "uvu/assert";
-import { measureEspruino } from "../../scripts/espruino-memory";
+import { client, measureEspruino } from "../../scripts/espruino-memory";
 import { flash } from "../../scripts/flash";
 import { EspruinoConsole, openLink } from "../../scripts/lib/espruino-console";
 import { startBoard } from "../../scripts/lib/espruino-process";
@@ -43,11 +43,6 @@ test("Espruino: idle, loaded, no growth, and hostile load within the budget", as
 });
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-const connect = (id: string) => new Promise<mqtt.MqttClient>((resolve, reject) => {
-  const c = mqtt.connect("mqtt://127.0.0.1:1883", { clientId: id, protocolVersion: 4, reconnectPeriod: 0, connectTimeout: 10000 });
-  c.once("connect", () => resolve(c));
-  c.once("error", reject);
-});
 
 test("Espruino: silent publishers keep nothing of a stream whose subscribers left", async () => {
   const board = await startBoard("telnet");
@@ -57,14 +52,14 @@ test("Espruino: silent publishers keep nothing of a stream whose subscribers lef
     const con = new EspruinoConsole(await openLink("tcp://127.0.0.1:2323"));
     const used = async () => (await con.evalJson<{ usage: number }>("process.memory()", 20000)).usage;
     const pubs: mqtt.MqttClient[] = [];
-    for (let i = 0; i < 3; i++) pubs.push(await connect(`p${i}`));
+    for (let i = 0; i < 3; i++) pubs.push(await client(1883, `p${i}`));
     clients.push(...pubs);
     await sleep(1500);
     const before = await used();
     const subs: mqtt.MqttClient[] = [];
     let got = 0;
     for (let i = 0; i < 3; i++) {
-      const s = await connect(`s${i}`);
+      const s = await client(1883, `s${i}`);
       clients.push(s);
       await s.subscribeAsync(`line/${i}`, { qos: 0 });
       s.on("message", () => got++);
