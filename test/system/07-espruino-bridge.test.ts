@@ -59,10 +59,22 @@ class BoardBroker implements LocalBroker {
     if (b !== undefined) await b.kill();
   }
   /** JsVars in use after a GC, read over the console. */
+  /**
+   * JsVars in use after a GC: the highest of three readings 400 ms apart. Now and then one reading
+   * comes out about 125 lower than the rest of its run (seen at 16 queued in one CI run, at 32 in
+   * another, the other points within 2 of their usual values), which made the per-message cost read
+   * 8.7 where it is 5.0; the highest is also the one to hold against a budget.
+   */
   async used(): Promise<number> {
     const con = new EspruinoConsole(await openLink(CONSOLE));
     try {
-      return (await con.evalJson<{ usage: number }>("process.memory()", 20000)).usage;
+      let most = 0;
+      for (let i = 0; i < 3; i++) {
+        if (i > 0) await new Promise((r) => setTimeout(r, 400));
+        const usage = (await con.evalJson<{ usage: number }>("process.memory()", 20000)).usage;
+        if (usage > most) most = usage;
+      }
+      return most;
     } finally {
       await con.close();
     }
