@@ -56,7 +56,7 @@ const COLD_ROOTS = [
   // the QoS 1/2 receive path, loaded into RAM once and kept while there is traffic (receive.ts)
   "storedOne", "acked",
   // the stream path (learnt once, kept warm likewise)
-  "streamed", "learnStream",
+  "streamed", "learnFrom",
   "handlePingreq", "handleDisconnect", "validUtf8", "validTopicName",
   "handleUnsubscribe", "retainMessage",
   // what a SUBSCRIBE or CONNECT needs only with ACLs, passwords, a session to resume, $SYS, a flood

@@ -129,6 +129,8 @@ function rng(seed: number): (n: number) => number {
 }
 
 const bin = (u: Uint8Array) => Buffer.from(u).toString("latin1");
+/** A packet of one length byte with that length written in two (0x80 | n, 0): valid, not the fewest bytes. */
+const nonMinimal = (p: string) => p[0] + String.fromCharCode(0x80 | p.charCodeAt(1), 0) + p.substring(2);
 
 /** What main.ts's onData does with a chunk: a learnt stream's chunk whole (streamed), or else receive. */
 function onData(b: Broker, wire: Wire, rx: Receiver, d: string, chunk: Bytes, congested: boolean): void {
@@ -212,7 +214,10 @@ function compare(seed: number, congestedEvery: number): { packets: number; rawSh
   for (let i = 0; i < 3000; i++) {
     const k = r(100);
     if (k < 80) stream += bin(publishBytes("s/a", "v" + (1000 + r(9000)), 0));
-    else if (k < 85) stream += bin(publishBytes("s/a", "x".repeat(r(40)), 0));
+    else if (k < 83) stream += bin(publishBytes("s/a", "x".repeat(r(40)), 0));
+    else if (k < 85) stream += bin(publishBytes("s/a", "w".repeat(126 + r(130)), 0)); // two length bytes
+    else if (k < 86) stream += nonMinimal(bin(publishBytes("s/a", "n" + r(10), 0))); // a length in more bytes than needed
+    else if (k < 87) stream += bin(publishBytes("s/a" + "z".repeat(256), "t" + r(10), 0)); // the topic's length 0x0103, as s/a's is 0x0003
     else if (k < 90) stream += bin(publishBytes("s/b", "b" + r(10), 0));
     else if (k < 93) stream += bin(publishBytes("s/a", "q" + r(10), 1, false, pid++));
     else if (k < 95) stream += bin(publishBytes("s/r", "r" + r(10), 0, true));
