@@ -283,8 +283,12 @@ function stretch(b: Broker, socks: RawSockets, rx: Receiver, d: string, o: numbe
     sentBytes += (o - from) * copies;
     routedRaw(b, rx.conn, packets, heard, sent, sentBytes);
     socks.written += sentBytes;
-    // the first two packets alike: a sensor's stream, whose next chunks take the stream path (streamed)
-    if (rx.stream === undefined && packets > 1 && (o - start) % packets === 0) learnFrom(rx, d, start, (o - start) / packets, routes);
+    // the first two packets alike: a sensor's stream, whose next chunks take the stream path (streamed).
+    // learnFrom is cold (a load from Storage): first the sizes all alike and the second's length byte
+    // the first's, which a house's chunks of varying readings seldom pass
+    if (rx.stream === undefined && packets > 1 && (o - start) % packets === 0 && d[start + (o - start) / packets + 1] === d[start + 1]) {
+      learnFrom(rx, d, start, (o - start) / packets, routes);
+    }
   }
   if (o >= len) return len;
   const first = d.charCodeAt(o);
