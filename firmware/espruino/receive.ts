@@ -226,7 +226,8 @@ export function receive(b: Broker, socks: RawSockets, rx: Receiver, d: string, c
  * other than a plain QoS 0 PUBLISH's, a packet cut at the chunk's end, a
  * topic of 256 bytes or more, a length in more bytes than needed or over
  * two, a route not kept or not the publisher's to write) ends the loop,
- * and past it goes to the parser, waits in rx.pend or is the next turn's.
+ * and past it is the next turn's or the parser's (which keeps a cut packet
+ * in rx.pend).
  * Past the end of `d` charCodeAt gives NaN and indexing undefined, and
  * each fails the tests below, so none needs a bounds check of its own.
  */
@@ -292,12 +293,9 @@ function stretch(b: Broker, socks: RawSockets, rx: Receiver, d: string, o: numbe
   }
   if (o >= len) return len;
   const first = d.charCodeAt(o);
-  // an acknowledgement or a QoS 1/2 PUBLISH is the next turn's
+  // an acknowledgement or a QoS 1/2 PUBLISH is the next turn's; the rest, cut at the chunk's end or
+  // not, the parser's (parseOne keeps a cut packet in rx.pend)
   if ((first >= PUBACK_FIRST && first <= PUBCOMP_FIRST) || first === PLAIN_QOS1_PUBLISH || first === PLAIN_QOS2_PUBLISH) return o;
-  if (first === PLAIN_QOS0_PUBLISH && cutShort(d, o, chunk.length)) {
-    rx.pend = d.substr(o);
-    return len;
-  }
   return parseOne(b, rx, d, o, chunk);
 }
 
@@ -314,21 +312,6 @@ function writeRun(socks: RawSockets, out: RouteOut, d: string, from: number, o: 
     }
   }
   return outs.length;
-}
-
-/**
- * Whether the plain QoS 0 PUBLISH at `o` ends with the chunk and will fit
- * `max` bytes when whole (its first byte, length bytes or body cut): it
- * waits for the rest. Anything else the loop did not take is the parser's.
- */
-function cutShort(d: string, o: number, max: number): boolean {
-  const len = d.length;
-  if (o + 1 >= len) return true; // only a first byte: wait for its length
-  const low = d.charCodeAt(o + 1);
-  if (low < 128) return o + 2 + low > len && 2 + low <= max;
-  if (o + 2 >= len) return true;
-  const high = d.charCodeAt(o + 2);
-  return high > 0 && high < 128 && o + 3 + low - 128 + high * 128 > len && 3 + low - 128 + high * 128 <= max;
 }
 
 /**
