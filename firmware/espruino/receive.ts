@@ -155,8 +155,9 @@ export function coolDown(): void {
  *
  * Every packet of a stream passes this loop, where each operation costs tens
  * of microseconds on the interpreter: it does as few per packet as will do.
- * "ram" has Espruino keep its text in RAM (about 40 JsVars; stretch, 80), read several
- * times faster than from flash: the same-topic stream 1.4x (measured). The
+ * "ram" has Espruino keep its text in RAM (about 40 JsVars; stretch, about
+ * 60: 520 and 780 characters minified), read several times faster than
+ * from flash: the same-topic stream 1.4x (measured). The
  * loop is short, each kind of packet's work in a function of its own:
  * Espruino reads past the text of every branch not taken, as it runs.
  */
@@ -383,7 +384,7 @@ export function streamed(b: Broker, socks: RawSockets, rx: Receiver, chunk: stri
     // something else in this chunk: receive takes it whole (one write to each receiver for its
     // run, not one for the stream's part and one for the rest). A chunk that starts with another
     // shape ends the stream (stretch learns the next); one that starts with it keeps it, so that a
-    // ping or another topic now and then in a stream does not reload learnStream from Storage
+    // ping or another topic now and then in a stream does not reload learnFrom from Storage
     if (end === 0) rx.stream = undefined;
     return false;
   }
