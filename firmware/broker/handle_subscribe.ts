@@ -31,17 +31,31 @@ export function handleSubscribe(b: Broker, conn: Connection, buf: Bytes, off: nu
   // at least one filter [MQTT-3.8.3-3]
   if (p === end) return ERR_PROTOCOL;
   let count = 0;
+  let err = ERR_NONE;
   while (p < end) {
-    if (p + 2 > end) return ERR_MALFORMED;
+    if (p + 2 > end) {
+      err = ERR_MALFORMED;
+      break;
+    }
     let flen = buf[p] * 256 + buf[p + 1];
     let fOff = p + 2;
-    if (fOff + flen + 1 > end) return ERR_MALFORMED;
-    if (!validUtf8(buf, fOff, flen)) return ERR_MALFORMED; // [MQTT-3.8.3-1]
-    if (!validTopicFilter(buf, fOff, flen)) return ERR_MALFORMED; // [MQTT-4.7.1-1], [MQTT-4.7.3-1]
-    let requested = buf[fOff + flen];
-    if (requested > 2) return ERR_MALFORMED; // reserved bits and QoS 3 [MQTT-3-8.3-4]
+    // printable ASCII first: one native call on a board, where the whole check is cold code
+    if (fOff + flen + 1 > end || !(text.printable(buf, fOff, flen) || validUtf8(buf, fOff, flen))) { // [MQTT-3.8.3-1]
+      err = ERR_MALFORMED;
+      break;
+    }
+    granted[count] = text.str(buf, fOff, flen);
+    // [MQTT-4.7.1-1], [MQTT-4.7.3-1]; then reserved bits and QoS 3 [MQTT-3-8.3-4]
+    if (!validTopicFilter(granted[count]) || buf[fOff + flen] > 2) {
+      err = ERR_MALFORMED;
+      break;
+    }
     p = fOff + flen + 1;
     count++;
+  }
+  if (err !== ERR_NONE) {
+    for (let j = 0; j <= count; j++) granted[j] = "";
+    return err;
   }
 
   const session = conn.session as Session;
@@ -72,8 +86,7 @@ export function handleSubscribe(b: Broker, conn: Connection, buf: Bytes, off: nu
     let f2 = p + 2;
     let qos = buf[f2 + flen2];
     p = f2 + flen2 + 1;
-    let filter = text.str(buf, f2, flen2);
-    granted[i] = filter;
+    let filter = granted[i];
     codes[i] = subscribeOne(f2, flen2, filter, qos);
     if (codes[i] !== SUBACK_FAILURE) b.log("subscribe " + conn.clientId + " " + filter + " qos " + codes[i]);
   }
@@ -82,7 +95,8 @@ export function handleSubscribe(b: Broker, conn: Connection, buf: Bytes, off: nu
   // retained messages follow the SUBACK, retain flag set [MQTT-3.3.1-6], [MQTT-3.3.1-8], as far
   // as the connection has room, the rest as it drains (retained_replay.ts); the $SYS tree is
   // computed, not stored, and answers the same way
-  for (let s = 0; s < count; s++) if (codes[s] !== SUBACK_FAILURE) deliverSysTo(b, session, granted[s]);
+  // (only a filter starting with "$" can match it: deliverSysTo is cold code on a board)
+  for (let s = 0; s < count; s++) if (codes[s] !== SUBACK_FAILURE && granted[s].charAt(0) === "$") deliverSysTo(b, session, granted[s]);
   if (b.retained.list.length > 0) {
     for (let k = 0; k < count; k++) if (codes[k] !== SUBACK_FAILURE) startReplay(b, session, granted[k], codes[k]);
     continueReplays(b, session);

@@ -21,7 +21,7 @@ export function handleUnsubscribe(b: Broker, conn: Connection, buf: Bytes, off: 
     if (p + 2 > end) return ERR_MALFORMED;
     let flen = buf[p] * 256 + buf[p + 1];
     if (flen === 0 || p + 2 + flen > end) return ERR_MALFORMED;
-    if (!validUtf8(buf, p + 2, flen)) return ERR_MALFORMED; // [MQTT-3.10.3-1]
+    if (!text.printable(buf, p + 2, flen) && !validUtf8(buf, p + 2, flen)) return ERR_MALFORMED; // [MQTT-3.10.3-1]
     p += 2 + flen;
   }
   let session = conn.session as Session;

@@ -12,6 +12,7 @@ import { CLOSED, CONNECTED, Connection } from "../broker/connection";
 import { deliverStored } from "../broker/deliver";
 import { StoredMessage } from "../broker/message";
 import { Route, routedRaw } from "../broker/route_cache";
+import { CONNECT } from "../codec/constants";
 import { text } from "../codec/text";
 import { Bytes } from "../platform";
 import { AWAIT_PUBACK, AWAIT_PUBCOMP, AWAIT_PUBREC, Session } from "../session/session";
@@ -590,9 +591,10 @@ function parseOne(b: Broker, rx: Receiver, d: string, o: number, chunk: Bytes): 
   const conn = rx.conn;
   const max = chunk.length;
   let to = len; // what goes to the parser: d[o, to)
-  if (conn.state !== CONNECTED) {
-    // before CONNECT, bytes go to the parser as they come: it closes at a first byte that cannot
-    // start a CONNECT (an HTTP request), where framing here would wait for the length it claims
+  if (conn.state !== CONNECTED && d.charCodeAt(o) !== CONNECT * 16) {
+    // before CONNECT, bytes that do not start one go to the parser as they come: it closes at once
+    // (an HTTP request), where framing here would wait for the length they claim. A CONNECT is
+    // framed like any packet below: the reader's loop over its bytes cost 4 ms of an answer
   } else if (rx.inside) {
     // the parser is inside a packet: give it the rest of that one first
     const awaiting = conn.reader.awaiting();

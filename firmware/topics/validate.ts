@@ -13,20 +13,20 @@ export function validTopicName(buf: Bytes, off: number, len: number): boolean {
 /**
  * A topic filter may not be empty [MQTT-4.7.3-1]; `#` must be last and alone in
  * its level [MQTT-4.7.1-2]; `+` must be alone in its level [MQTT-4.7.1-3].
+ * Works on the filter's string and visits only its wildcards (indexOf is
+ * native on every runtime): a loop over each byte would cost milliseconds a
+ * SUBSCRIBE on Espruino.
  */
-export function validTopicFilter(buf: Bytes, off: number, len: number): boolean {
-  if (len === 0) return false;
-  let end = off + len;
-  for (let i = off; i < end; i++) {
-    let c = buf[i];
-    if (c === PLUS || c === HASH) {
-      if (i > off && buf[i - 1] !== SLASH) return false;
-      if (c === HASH) {
-        if (i !== end - 1) return false;
-      } else if (i + 1 < end && buf[i + 1] !== SLASH) {
-        return false;
-      }
-    }
+export function validTopicFilter(filter: string): boolean {
+  const n = filter.length;
+  if (n === 0) return false;
+  const hash = filter.indexOf("#");
+  if (hash >= 0 && (hash !== n - 1 || (hash > 0 && filter.charAt(hash - 1) !== "/"))) return false;
+  let plus = filter.indexOf("+");
+  while (plus >= 0) {
+    if (plus > 0 && filter.charAt(plus - 1) !== "/") return false;
+    if (plus + 1 < n && filter.charAt(plus + 1) !== "/") return false;
+    plus = filter.indexOf("+", plus + 1);
   }
   return true;
 }

@@ -354,7 +354,7 @@ function randomTopic(r: Rand): string {
 function topics(alloc: Allocator, out: string[]): void {
   for (let i = 0; i < FILTERS.length; i++) {
     let b = fromString(alloc, FILTERS[i], 2);
-    out.push("filter " + i + " " + validTopicFilter(b, 2, FILTERS[i].length) + " " + validTopicName(b, 2, FILTERS[i].length) +
+    out.push("filter " + i + " " + validTopicFilter(FILTERS[i]) + " " + validTopicName(b, 2, FILTERS[i].length) +
       " " + countLevels(b, 2, FILTERS[i].length) + " " + hexString(text.str(b, 2, FILTERS[i].length)));
   }
   for (let i = 0; i < MATCHES.length; i++) {

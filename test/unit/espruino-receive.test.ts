@@ -60,8 +60,11 @@ class Wire implements Transport {
     if (this.queue["s" + id] !== undefined) this.queue["s" + id] += len;
     return true;
   }
+  /** The connections the broker closed, in order. */
+  closedIds: number[] = [];
   close(id: number): void {
     delete this.socks["s" + id];
+    this.closedIds.push(id);
   }
   /** Connections whose queue is reported full (the house tests), on both sides alike. */
   full: { [id: number]: boolean } = {};
@@ -1121,6 +1124,40 @@ test("CONNECT with the next packets behind it in one chunk, cut in a fixed heade
   });
   assert.is(differences(ref, fast), "");
   assert.ok(fast.wire.rawWrites > 0, "the fast path carried nothing");
+});
+
+test("a CONNECT framed before the parser: whole, cut at every byte, too large; an HTTP request still closes at once", () => {
+  const connect = bin(connectBytes("alice", { username: "alice", password: pw("alice") }));
+  const behind = bin(publishBytes("s/a", "1", 0)) + bin(publishBytes("s/a", "2", 0));
+  for (let at = 1; at <= connect.length; at++) {
+    let alice = -1;
+    const { ref, fast } = bothWays((s) => {
+      s.login("erin", "erin", { "s/#": 0 });
+      alice = s.open();
+      s.send(alice, connect.slice(0, at));
+      s.send(alice, connect.slice(at) + behind);
+      s.send(alice, behind);
+    });
+    assert.is(differences(ref, fast), "", `CONNECT cut at ${at}`);
+    assert.is(fast.wire.out[alice][0], 0x20, `CONNECT cut at ${at}: no CONNACK`);
+    assert.equal(fast.wire.closedIds, [], `CONNECT cut at ${at}: closed`);
+  }
+  const ids: number[] = [];
+  const { ref, fast } = bothWays((s) => {
+    s.login("erin", "erin", { "s/#": 0 });
+    ids.length = 0;
+    ids.push(s.open());
+    s.send(ids[0], "GET / HTTP/1.1\r\nHost: board\r\n\r\n");
+    // a CONNECT claiming more than the board takes before CONNECT: closed, not waited for
+    ids.push(s.open());
+    s.send(ids[1], "\x10\xff\xff\x03" + connect.slice(2));
+    // a fifth length byte: malformed [MQTT-2.2.3]
+    ids.push(s.open());
+    s.send(ids[2], "\x10\xff\xff\xff\xff\x01");
+  });
+  assert.is(differences(ref, fast), "");
+  assert.equal(fast.wire.closedIds, ids);
+  assert.equal(ref.wire.closedIds, ids);
 });
 
 /*
