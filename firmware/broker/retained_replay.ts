@@ -1,6 +1,6 @@
 import { RetainStore } from "../retain/store";
 import { RetainedReplay, Session } from "../session/session";
-import { filterMatchesBytes } from "../topics/match";
+import { matching } from "../topics/match";
 import type { Broker } from "./broker";
 import { deliverOne } from "./deliver";
 
@@ -76,7 +76,7 @@ export function continueReplays(b: Broker, s: Session): void {
     let i = firstAfter(store, r.after);
     while (i < store.list.length) {
       const msg = store.list[i];
-      if (filterMatchesBytes(r.filter, msg.data, 0, msg.topicLen)) {
+      if (matching.bytes(r.filter, msg.data, 0, msg.topicLen)) {
         const qos = msg.qos < r.qos ? msg.qos : r.qos;
         if (s.connId < 0 || b.transport.queued(s.connId, true) > b.profile.maxSendQueueBytes ||
           (qos > 0 && s.inflight.length >= maxInflight)) return;

@@ -10,7 +10,7 @@ import { encodeConnect, encodePublishString, encodeSubscribe, remainingLengthSiz
 import { validUtf8 } from "../codec/utf8";
 import { PacketReader, PacketSink } from "../codec/reader";
 import { Bytes, Transport } from "../platform";
-import { filterMatchesString } from "../topics/match";
+import { filterMatchesString, matching } from "../topics/match";
 import { validTopicFilter } from "../topics/validate";
 import { flashJournal } from "./journal";
 
@@ -124,6 +124,18 @@ function topicTests(): void {
     const c = cases[i];
     check("match " + c[0] + " " + c[1], filterMatchesString(c[0], c[1]) === c[2], "wrong");
   }
+  // the installed matcher (native on the board) against the core's loop, every pair
+  const filters = ["#", "+", "a/#", "a/+", "+/+", "+/#", "a/+/c", "a/+/#", "$SYS/#", "+/x", "a/b", "a-b/+", "a.b/+",
+    "a/+/+/#", "/+", "+/", "a/b/#", "x"];
+  const topics = ["a", "a/b", "a/b/c", "a/", "/x", "$SYS/x", "a-b/c", "a.b/c", "axb/c", "x", "/", "a//c", "a/b/c/d", "a/x/c"];
+  let wrong = "";
+  for (let f = 0; f < filters.length; f++) {
+    for (let t = 0; t < topics.length; t++) {
+      const b = bytesOf(topics[t]);
+      if (matching.bytes(filters[f], b, 0, topics[t].length) !== filterMatchesString(filters[f], topics[t])) wrong += " " + filters[f] + "~" + topics[t];
+    }
+  }
+  check("matcher agrees with the loop on " + filters.length * topics.length + " pairs", wrong === "", wrong);
   check("filter a/#/b invalid", !validTopicFilter("a/#/b"), "accepted");
   check("filter a/+/b valid", validTopicFilter("a/+/b"), "refused");
 }

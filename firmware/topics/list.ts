@@ -1,5 +1,5 @@
 import { Bytes } from "../platform";
-import { filterMatchesBytes } from "./match";
+import { matching } from "./match";
 import { ADD_FULL, ADD_NEW, ADD_REPLACED, Subscriber, SubscriptionIndex } from "./table";
 
 /**
@@ -57,7 +57,7 @@ export class SubscriptionList<T extends Subscriber> implements SubscriptionIndex
     const stamp = this.stamp;
     let n = 0;
     for (let i = 0; i < this.count; i++) {
-      if (!filterMatchesBytes(this.filters[i], buf, off, len)) continue;
+      if (!matching.bytes(this.filters[i], buf, off, len)) continue;
       const s = this.subscribers[i];
       const q = this.qos[i];
       if (s.matchStamp !== stamp) {
