@@ -930,6 +930,12 @@ function house(seed: number, packets: number, chunkSize: number, auth: boolean, 
   verify();
   assert.ok(nothingPending(), "a packet left cut");
   assert.equal({ ...fast.b.stats }, { ...ref.b.stats }, `counters differ at the end (seed ${seed})`);
+  // what each session holds and dropped: the fast path queues and drops as deliverStored does
+  const held = (b: Broker) => Object.keys(b.sessions.byId).sort().map((k) => {
+    const s = b.sessions.byId[k];
+    return `${k}: dropped ${s.dropped}, queued ${s.queue.map((q) => q.qos).join("")}, in flight ${s.inflight.map((f) => f.packetId + "/" + f.state).join(" ")}`;
+  });
+  assert.equal(held(fast.b), held(ref.b), `sessions differ at the end (seed ${seed})`);
   for (const c of ref.b.conns) {
     if (c === undefined) continue;
     assert.is(fast.b.connection(c.id)?.lastReceived, c.lastReceived, `lastReceived of ${names[c.id]} (seed ${seed})`);
