@@ -35,6 +35,15 @@ export interface Transport {
    * memory pressure) then reports all it has not sent.
    */
   queued(connId: number, waiting?: boolean): number;
+  /**
+   * Optional: head[headOff, headOff + headLen) then body[bodyOff, bodyOff +
+   * bodyLen) as one write (a PUBLISH's fixed header from the send buffer, then the topic and
+   * payload where they lie). A transport where each write and each call
+   * costs more than a copy (Espruino: tens of microseconds a statement) has
+   * it, and the core sends QoS 0 copies through it; without it the core
+   * copies or sends twice, as is cheapest on Node.
+   */
+  sendTwo?(connId: number, head: Bytes, headOff: number, headLen: number, body: Bytes, bodyOff: number, bodyLen: number): boolean;
 }
 
 /** Hashes used by authentication. Each returns raw digest bytes as a binary string. */

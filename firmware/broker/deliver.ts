@@ -80,6 +80,12 @@ export function routePublish(
           b.tx[0] = 0x30;
           zeroLen = 1 + writeRemainingLength(b.tx, 1, 2 + topicLen + payloadLen);
         }
+        if (b.transport.sendTwo !== undefined) {
+          b.stats.messagesSent++;
+          b.stats.bytesSent += zeroLen + 2 + topicLen + payloadLen;
+          b.transport.sendTwo(s.connId, b.tx, 0, zeroLen, src, topicOff - 2, 2 + topicLen + payloadLen);
+          continue;
+        }
         b.send(s.connId, zeroLen);
         b.stats.bytesSent += 2 + topicLen + payloadLen;
         b.transport.send(s.connId, src, topicOff - 2, 2 + topicLen + payloadLen);
@@ -136,9 +142,22 @@ export function deliverOne(b: Broker, s: Session, msg: StoredMessage, qos: numbe
     return;
   }
   if (s.connId < 0) return;
-  let len = encodeStored(b, msg, 0, retain, false, 0);
   b.stats.publishSent++;
-  b.send(s.connId, len);
+  if (b.transport.sendTwo !== undefined) {
+    // the fixed header and the topic's length here, the stored topic and payload from where they
+    // lie, in one write: on Espruino encoding a retained message and sending it measured 4.6 ms
+    let tx = b.tx;
+    let bytes = msg.topicLen + msg.payloadLen;
+    tx[0] = retain ? 0x31 : 0x30;
+    let head = 1 + writeRemainingLength(tx, 1, 2 + bytes);
+    tx[head] = Math.floor(msg.topicLen / 256);
+    tx[head + 1] = msg.topicLen % 256;
+    b.stats.messagesSent++;
+    b.stats.bytesSent += head + 2 + bytes;
+    b.transport.sendTwo(s.connId, tx, 0, head + 2, msg.data, 0, bytes);
+    return;
+  }
+  b.send(s.connId, encodeStored(b, msg, 0, retain, false, 0));
 }
 
 /**

@@ -60,6 +60,8 @@ class Wire implements Transport {
     if (this.queue["s" + id] !== undefined) this.queue["s" + id] += len;
     return true;
   }
+  /** Writes of two pieces as one (BoardWire). */
+  twoWrites = 0;
   /** The connections the broker closed, in order. */
   closedIds: number[] = [];
   close(id: number): void {
@@ -84,6 +86,23 @@ class Wire implements Transport {
     if (!this.likeMain || q === undefined || (!this.congested && waiting !== true)) return 0;
     if (q > this.bound) this.overBound++;
     return q;
+  }
+}
+
+/**
+ * The board's transport (main.ts NetTransport) also writes two pieces as one
+ * (Transport.sendTwo): the core sends its QoS 0 copies through it on the fast
+ * side, and as one copy or two sends on the reference, which must come to
+ * the same bytes.
+ */
+class BoardWire extends Wire {
+  sendTwo(id: number, head: Bytes, headOff: number, headLen: number, body: Bytes, bodyOff: number, bodyLen: number): boolean {
+    if (this.out[id] === undefined) return false;
+    this.twoWrites++;
+    for (let i = 0; i < headLen; i++) this.out[id].push(head[headOff + i]);
+    for (let i = 0; i < bodyLen; i++) this.out[id].push(body[bodyOff + i]);
+    if (this.queue["s" + id] !== undefined) this.queue["s" + id] += headLen + bodyLen;
+    return true;
   }
 }
 
@@ -151,7 +170,7 @@ interface Side {
 function side(fast: boolean, congestedEvery: number): Side {
   // the reference parses every packet and keeps no routes
   const profile = { ...loadProfile("espruino-linux"), maxRoutes: fast ? 16 : 0 };
-  const wire = new Wire();
+  const wire = fast ? new BoardWire() : new Wire();
   const b = new Broker(defaultConfig(profile), nodePlatform(() => {}, () => 1000), wire);
   const chunk = espruinoChunk(536);
   const rx: { [id: number]: Receiver } = {};
@@ -462,7 +481,7 @@ function houseSide(fast: boolean, clock: { now: number }, chunkSize: number, see
   // what the $SYS tree shows must not depend on which side's heap it is
   platform.memoryUsed = () => 0;
   platform.random = rng(seed + 7);
-  const wire = new Wire();
+  const wire = fast ? new BoardWire() : new Wire();
   const b = new Broker(config, platform, wire);
   const chunk = espruinoChunk(chunkSize);
   const rx: { [id: number]: Receiver } = {};
@@ -936,6 +955,7 @@ function house(seed: number, packets: number, chunkSize: number, auth: boolean, 
     return `${k}: dropped ${s.dropped}, queued ${s.queue.map((q) => q.qos).join("")}, in flight ${s.inflight.map((f) => f.packetId + "/" + f.state).join(" ")}`;
   });
   assert.equal(held(fast.b), held(ref.b), `sessions differ at the end (seed ${seed})`);
+  assert.ok(fast.wire.twoWrites > 0, `seed ${seed}: no QoS 0 copy of the core's went out as one write of two pieces`);
   for (const c of ref.b.conns) {
     if (c === undefined) continue;
     assert.is(fast.b.connection(c.id)?.lastReceived, c.lastReceived, `lastReceived of ${names[c.id]} (seed ${seed})`);
