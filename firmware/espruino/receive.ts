@@ -561,8 +561,8 @@ function acked(b: Broker, socks: RawSockets, conn: Connection, first: number, d:
     stats.messagesSent++;
     stats.bytesSent += 4;
   } else if (s.replays === undefined && s.acl === undefined) {
-    // a freed slot in the window: the next queued message, here (in the QoS 1 bench two copies in five
-    // wait in the queue for a slot, and the core's pump is a dozen calls from flash)
+    // a freed slot in the window: the next queued message, here (what a receiver slower than its
+    // sender is sent; the core's pump is a dozen calls from flash)
     if (s.queue.length > 0) sendQueued(b, socks, conn, s);
   } else {
     // a paused retained replay, or a read ACL each message must pass: the core's
