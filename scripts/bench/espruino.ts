@@ -12,6 +12,12 @@
  *   4. QoS 2 1 -> 1, likewise with PUBREC/PUBREL/PUBCOMP;
  *   5. per-packet answer times on an idle firmware (median of 7), no relay.
  *
+ * Each of workloads 1-4 also runs against its least-work forwarder
+ * (scripts/bench/least-work/), driven as the firmware is and held to the same
+ * checks: the least any broker that forwards whole packets does there (framing,
+ * routing, acknowledgements, packet ids, nothing else), which says how much of
+ * relay.js's rate a goal asks of a broker at all.
+ *
  * The firmware is flashed once and runs every workload on that one board
  * (clients reconnect between workloads; the board is given time to settle);
  * relay.js runs in a fresh interpreter per workload (it remembers one
@@ -812,14 +818,20 @@ interface Workload {
   floods?: boolean;
   firmware: (port: number) => Promise<Throughput>;
   relay: (port: number) => Promise<Throughput>;
+  /**
+   * The least-work forwarder for this workload (scripts/bench/least-work/), driven exactly as
+   * the firmware is and held to the same checks: what any broker that forwards whole packets
+   * must at least do there, so the goal and the firmware can be read against what is possible.
+   */
+  leastWork: string;
 }
 
 const ALL_WORKLOADS: Workload[] = [
-  { label: "same-topic stream QoS 0", goalRatio: 0.35, floods: true, firmware: sameTopic, relay: sameTopic },
+  { label: "same-topic stream QoS 0", goalRatio: 0.35, floods: true, firmware: sameTopic, relay: sameTopic, leastWork: "stream.js" },
   // the goals of issue 12, as ratios to relay.js in the same run
-  { label: "house (4 pub, 8 topics, QoS 0)", goalRatio: 0.1, firmware: (p) => house(p, false), relay: (p) => house(p, true) },
-  { label: "QoS 1 1->1 (window 4)", goalRatio: 0.05, firmware: (p) => qosWindowed(p, 1), relay: (p) => qosStream(p, 1) },
-  { label: "QoS 2 1->1 (window 4)", goalRatio: 0.02, firmware: (p) => qosWindowed(p, 2), relay: (p) => qosStream(p, 2) },
+  { label: "house (4 pub, 8 topics, QoS 0)", goalRatio: 0.1, firmware: (p) => house(p, false), relay: (p) => house(p, true), leastWork: "house.js" },
+  { label: "QoS 1 1->1 (window 4)", goalRatio: 0.05, firmware: (p) => qosWindowed(p, 1), relay: (p) => qosStream(p, 1), leastWork: "qos.js" },
+  { label: "QoS 2 1->1 (window 4)", goalRatio: 0.02, firmware: (p) => qosWindowed(p, 2), relay: (p) => qosStream(p, 2), leastWork: "qos.js" },
 ];
 
 /**
@@ -848,15 +860,18 @@ async function attempt(what: string, ms: number, run: () => Promise<Throughput>)
   }
 }
 
-async function startRelay(): Promise<{ proc: ChildProcess; dir: string }> {
+const RELAY_JS = path.join(path.dirname(DEFAULT_ESPRUINO), "relay.js");
+const LEAST_WORK = path.join(__dirname, "least-work");
+
+/** relay.js, or a least-work forwarder, in a fresh interpreter on RELAY_PORT. */
+async function startRelay(file = RELAY_JS): Promise<{ proc: ChildProcess; dir: string }> {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), "espruino-relay-"));
-  const relayJs = path.join(path.dirname(DEFAULT_ESPRUINO), "relay.js");
-  const proc = spawn(espruinoPath(), [relayJs], { cwd: dir, stdio: ["pipe", "pipe", "pipe"], detached: true });
+  const proc = spawn(espruinoPath(), [file], { cwd: dir, stdio: ["pipe", "pipe", "pipe"], detached: true });
   try {
     await new Promise<void>((resolve, reject) => {
       let out = "";
-      const t = setTimeout(() => reject(new Error(`relay.js did not start: ${out}`)), 30000);
-      proc.once("exit", () => { clearTimeout(t); reject(new Error(`relay.js exited: ${out}`)); });
+      const t = setTimeout(() => reject(new Error(`${path.basename(file)} did not start: ${out}`)), 30000);
+      proc.once("exit", () => { clearTimeout(t); reject(new Error(`${path.basename(file)} exited: ${out}`)); });
       const on = (d: Buffer) => {
         out += d.toString();
         if (out.indexOf("relay listening") >= 0) {
@@ -880,7 +895,7 @@ export interface EspruinoBench {
   /** Same-topic stream, relay.js msg/s. */
   relay: number;
   ratio: number;
-  workloads: { label: string; firmware: Outcome; relay: Outcome }[];
+  workloads: { label: string; firmware: Outcome; relay: Outcome; leastWork: Outcome }[];
   answers: Answer[];
   /** Everything that failed or went wrong; empty when the run is clean. */
   failures: string[];
@@ -938,37 +953,44 @@ export async function benchEspruino(log: (l: string) => void = console.log): Pro
     if (board) await board.kill();
   }
 
-  // relay.js from the in-repo interpreter folder, a fresh interpreter per workload
+  // relay.js from the in-repo interpreter folder and the workload's least-work forwarder, each in
+  // a fresh interpreter per workload, one after the other (so both see the machine's same moment)
   const rl: Outcome[] = [];
-  for (const w of WORKLOADS) {
+  const lw: Outcome[] = [];
+  const runForwarder = async (name: string, file: string, run: () => Promise<Throughput>): Promise<Outcome> => {
     let o: Outcome;
     try {
-      const r = await startRelay();
+      const r = await startRelay(file);
       try {
-        o = await attempt(`relay.js ${w.label}`, budget, () => w.relay(RELAY_PORT));
+        o = await attempt(name, budget, run);
       } finally {
         await killTree(r.proc, r.dir);
       }
     } catch (e) {
       o = { ok: false, error: (e as Error).message };
     }
-    rl.push(o);
-    log(`  relay.js ${w.label}: ${o.ok ? `${o.r.perSecond} msg/s, ${o.r.detail}` : `FAILED: ${o.error}`} (${elapsed()})`);
+    log(`  ${name}: ${o.ok ? `${o.r.perSecond} msg/s, ${o.r.detail}` : `FAILED: ${o.error}`} (${elapsed()})`);
+    return o;
+  };
+  for (const w of WORKLOADS) {
+    rl.push(await runForwarder(`relay.js ${w.label}`, RELAY_JS, () => w.relay(RELAY_PORT)));
+    lw.push(await runForwarder(`least-work ${w.label}`, path.join(LEAST_WORK, w.leastWork), () => w.firmware(RELAY_PORT)));
   }
 
   // the table
   log("");
   if (ONLY.length > 0) log(`BENCH_ONLY=${ONLY.join(",")}: a part of the bench only`);
   log(`espruino bench, ${WINDOW_MS} ms windows (interpreter under ${os.arch() === "x64" ? "qemu-i386" : os.arch()}), ${elapsed()} in all`);
-  log(`${pad("workload", 40)}${lpad("firmware msg/s", 15)}${lpad("relay.js msg/s", 16)}${lpad("ratio", 8)}   ${pad("goal", 18)}notes`);
+  log(`${pad("workload", 36)}${lpad("firmware", 9)}${lpad("relay.js", 10)}${lpad("ratio", 8)}   ${pad("goal", 16)}${lpad("least-work", 11)}${lpad("its ratio", 10)}${lpad("firmware of it", 16)}   notes`);
   const workloads: EspruinoBench["workloads"] = [];
   let broker = 0, relay = 0, ratio = 0;
+  const num = (o: Outcome) => (o.ok ? String(o.r.perSecond) : "FAILED");
+  const of = (a: Outcome, b: Outcome) => (a.ok && b.ok && b.r.perSecond > 0 ? a.r.perSecond / b.r.perSecond : undefined);
+  const fmt = (q: number | undefined) => (q !== undefined ? (q >= 0.1 || q === 0 ? q.toFixed(2) : q.toPrecision(2)) : "-");
   WORKLOADS.forEach((w, i) => {
-    const f = fw[i], r = rl[i];
-    workloads.push({ label: w.label, firmware: f, relay: r });
-    const fs_ = f.ok ? String(f.r.perSecond) : "FAILED";
-    const rs = r.ok ? String(r.r.perSecond) : "FAILED";
-    const q = f.ok && r.ok && r.r.perSecond > 0 ? f.r.perSecond / r.r.perSecond : undefined;
+    const f = fw[i], r = rl[i], l = lw[i];
+    workloads.push({ label: w.label, firmware: f, relay: r, leastWork: l });
+    const q = of(f, r);
     let goal = w.goalRatio !== undefined ? `>= ${w.goalRatio}x` : "-";
     if (w.goalRatio !== undefined && q !== undefined) goal += q >= w.goalRatio ? " met" : " not met";
     const notes: string[] = [];
@@ -976,7 +998,9 @@ export async function benchEspruino(log: (l: string) => void = console.log): Pro
     if (f.ok && f.r.errors.length > 0) notes.push(`ERROR: ${short(f.r.errors.join("; "))}`);
     if (!f.ok) notes.push(`firmware FAILED: ${short(f.error)}`);
     if (!r.ok) notes.push(`relay.js FAILED: ${short(r.error)}`);
-    log(`${pad(w.label, 40)}${lpad(fs_, 15)}${lpad(rs, 16)}${lpad(q !== undefined ? (q >= 0.1 || q === 0 ? q.toFixed(2) : q.toPrecision(2)) : "-", 8)}   ${pad(goal, 18)}${notes.join("; ")}`);
+    if (!l.ok) notes.push(`least-work FAILED: ${short(l.error)}`);
+    if (l.ok && l.r.errors.length > 0) notes.push(`least-work ERROR: ${short(l.r.errors.join("; "))}`);
+    log(`${pad(w.label, 36)}${lpad(num(f), 9)}${lpad(num(r), 10)}${lpad(fmt(q), 8)}   ${pad(goal, 16)}${lpad(num(l), 11)}${lpad(fmt(of(l, r)), 10)}${lpad(fmt(of(f, l)), 16)}   ${notes.join("; ")}`);
     if (i === 0) {
       broker = f.ok ? f.r.perSecond : 0;
       relay = r.ok ? r.r.perSecond : 0;
@@ -985,7 +1009,11 @@ export async function benchEspruino(log: (l: string) => void = console.log): Pro
     if (!f.ok) failures.push(`firmware ${w.label}: ${f.error}`);
     else for (const e of f.r.errors) failures.push(`firmware ${w.label}: ${e}`);
     if (!r.ok) failures.push(`relay.js ${w.label}: ${r.error}`);
+    if (!l.ok) failures.push(`least-work ${w.label}: ${l.error}`);
+    else for (const e of l.r.errors) failures.push(`least-work ${w.label}: ${e}`);
   });
+  log("ratio: firmware / relay.js; its ratio: least-work / relay.js; firmware of it: firmware / least-work. The least-work");
+  log("forwarders (scripts/bench/least-work/) do only what these packets need, as whole packets, checked as the firmware is.");
   log("");
   log(`${pad(`per-packet answer, firmware idle (median of ${SAMPLES})`, 55)}${lpad("ms", 8)}   goal`);
   for (const a of answerRows) {
@@ -997,11 +1025,13 @@ export async function benchEspruino(log: (l: string) => void = console.log): Pro
   log("");
   log("details:");
   WORKLOADS.forEach((w, i) => {
-    const f = fw[i], r = rl[i];
+    const f = fw[i], r = rl[i], l = lw[i];
     log(`  ${w.label}`);
     log(`    firmware: ${f.ok ? f.r.detail : `FAILED: ${f.error}`}`);
     if (f.ok) for (const e of f.r.errors) log(`    firmware ERROR: ${e}`);
     log(`    relay.js: ${r.ok ? r.r.detail : `FAILED: ${r.error}`}`);
+    log(`    least-work: ${l.ok ? l.r.detail : `FAILED: ${l.error}`}`);
+    if (l.ok) for (const e of l.r.errors) log(`    least-work ERROR: ${e}`);
   });
   for (const a of answerRows) {
     log(`  ${a.label}: ${a.error !== undefined ? `FAILED: ${a.error}` : `samples ${a.samples.map((s) => s.toFixed(1)).join(", ")} ms`}`);
