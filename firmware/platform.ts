@@ -98,8 +98,12 @@ export interface Platform {
   now(): number;
   /** Random 32-bit-free integer in [0, n) for salts and generated ids. */
   random(n: number): number;
-  /** Connection / subscription lines (the adapter decides whether they are shown). */
-  log: Logger;
+  /**
+   * Connection / subscription lines (the adapter decides whether they are shown). Absent where
+   * they would go nowhere (a board not verbose): the core then does not build them, since a line
+   * of several pieces costs a board about a millisecond.
+   */
+  log?: Logger;
   /** Memory in use, in the runtime's own unit (JsVars on Espruino, bytes on Node, KB on Lua). */
   memoryUsed?: () => number;
   /** True when the runtime is close to running out of memory: refuse new work. */

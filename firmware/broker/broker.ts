@@ -276,13 +276,14 @@ export class Broker implements PacketHandler {
       let session = conn.session;
       conn.session = undefined;
       if (session !== undefined && session.connId === conn.id) this.sessions.detach(this, session);
-      this.log("disconnect " + conn.clientId + (reason !== ERR_NONE ? " (" + errorName(reason) + ")" : ""));
+      // (errorName is cold code on a board: not loaded for a line nobody reads)
+      if (this.platform.log !== undefined) this.log("disconnect " + conn.clientId + (reason !== ERR_NONE ? " (" + errorName(reason) + ")" : ""));
     }
     this.transport.close(conn.id);
   }
 
   log(line: string): void {
-    this.platform.log(line);
+    if (this.platform.log !== undefined) this.platform.log(line);
   }
 }
 

@@ -197,7 +197,7 @@ export function handleConnect(b: Broker, conn: Connection, flags: number, buf: B
   session.acl = conn.acl;
   if (willFlag) conn.will = storeMessage(b.platform.alloc, buf, willTopicOff, willTopicLen, willMsgOff, willMsgLen, willQos, willRetain);
   b.clientCount++;
-  b.log("connect " + clientId + " from " + conn.remote + (username !== undefined ? " as " + username : "") +
+  if (b.platform.log !== undefined) b.log("connect " + clientId + " from " + conn.remote + (username !== undefined ? " as " + username : "") +
     (clean ? "" : " (persistent" + (sessionPresent ? ", resumed)" : ")")));
   b.send(conn.id, encodeConnack(b.tx, 0, sessionPresent, CONNACK_ACCEPTED));
   if (sessionPresent) {

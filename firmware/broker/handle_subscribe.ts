@@ -88,7 +88,7 @@ export function handleSubscribe(b: Broker, conn: Connection, buf: Bytes, off: nu
     p = f2 + flen2 + 1;
     let filter = granted[i];
     codes[i] = subscribeOne(f2, flen2, filter, qos);
-    if (codes[i] !== SUBACK_FAILURE) b.log("subscribe " + conn.clientId + " " + filter + " qos " + codes[i]);
+    if (codes[i] !== SUBACK_FAILURE && b.platform.log !== undefined) b.log("subscribe " + conn.clientId + " " + filter + " qos " + codes[i]);
   }
   b.send(conn.id, encodeSuback(b.txFor(5 + count), 0, packetId, codes, count));
 

@@ -36,7 +36,7 @@ export function handleUnsubscribe(b: Broker, conn: Connection, buf: Bytes, off: 
     session.filters.splice(i, 1);
     session.filterQos.splice(i, 1);
     stopReplay(session, filter);
-    b.log("unsubscribe " + conn.clientId + " " + filter);
+    if (b.platform.log !== undefined) b.log("unsubscribe " + conn.clientId + " " + filter);
   }
   b.send(conn.id, encodeAck(b.tx, 0, UNSUBACK, 0, packetId));
   return ERR_NONE;

@@ -148,4 +148,30 @@ inModes(test, "client id longer than the profile allows: CONNACK 2", (opts) => {
   assertNoConnections(sim);
 });
 
+
+test("log lines are made only for a platform that shows them (a board builds none while not verbose)", () => {
+  for (const shown of [false, true]) {
+    const sim = startSim(configWith());
+    const lines: string[] = [];
+    // every line the core makes passes Broker.log; a board not verbose has no platform.log
+    sim.broker.log = (line: string) => { lines.push(line); };
+    if (!shown) sim.broker.platform.log = undefined;
+    const c = new SimClient(sim);
+    c.connect("c1");
+    c.subscribe("a/b");
+    c.unsubscribe("a/b");
+    c.end(); // closed without DISCONNECT: a disconnect with a reason
+    sim.clock.settle();
+    assertNoConnections(sim);
+    if (!shown) assert.equal(lines, [], "no line built without a log");
+    else {
+      assert.is(lines.length, 4, lines.join("\n"));
+      assert.ok(lines[0].startsWith("connect c1 from "), lines[0]);
+      assert.is(lines[1], "subscribe c1 a/b qos 0");
+      assert.is(lines[2], "unsubscribe c1 a/b");
+      assert.ok(lines[3].startsWith("disconnect c1 ("), lines[3]);
+    }
+  }
+});
+
 test.run();
