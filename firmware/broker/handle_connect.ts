@@ -53,11 +53,13 @@ export function handleConnect(b: Broker, conn: Connection, flags: number, buf: B
   let cf = buf[p++];
   // the reserved flag must be 0 [MQTT-3.1.2-3]; mosquitto does not check it for MQTT 3.1
   if (v311 && cf % 2 !== 0) return ERR_MALFORMED;
-  let clean = Math.floor(cf / 2) % 2 === 1;
-  let willFlag = Math.floor(cf / 4) % 2 === 1;
-  let willQos = Math.floor(cf / 8) % 4;
-  let willRetain = Math.floor(cf / 32) % 2 === 1;
-  let passwordFlag = Math.floor(cf / 64) % 2 === 1;
+  // bit k is set when cf modulo 2^(k+1) reaches 2^k (no bitwise operators in the core; a Math
+  // call costs a board more than a comparison)
+  let clean = cf % 4 >= 2;
+  let willFlag = cf % 8 >= 4;
+  let willQos = (cf % 32 - cf % 8) / 8;
+  let willRetain = cf % 64 >= 32;
+  let passwordFlag = cf % 128 >= 64;
   let usernameFlag = cf >= 128;
   // no will: will QoS and retain must be 0 [MQTT-3.1.2-11], [MQTT-3.1.2-13], [MQTT-3.1.2-15]
   if (!willFlag && (willQos !== 0 || willRetain)) return ERR_MALFORMED;

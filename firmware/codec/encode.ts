@@ -18,6 +18,11 @@ export function remainingLengthSize(n: number): number {
 }
 
 export function writeRemainingLength(out: Bytes, off: number, n: number): number {
+  // nearly every packet a board sends: one byte, without the loop's statements
+  if (n < 128) {
+    out[off] = n;
+    return 1;
+  }
   let i = 0;
   do {
     let digit = n % 128;
