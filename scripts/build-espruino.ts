@@ -62,6 +62,9 @@ const COLD_ROOTS = [
   // what a SUBSCRIBE or CONNECT needs only with ACLs, passwords, a session to resume, $SYS, a flood
   "aclAllowsSubscribe", "deliverSysTo", "compileAcl", "checkPassword", "resume", "loginBlocked",
   "loginFailed", "takeoverStorm",
+  // the core's PUBLISH encoder: the board's transport writes two pieces (Transport.sendTwo), so the
+  // core reaches it only where a transport cannot (12 parameters, 17 JsVars resident)
+  "encodePublish",
   "errorName", "publishWill", "guardTick", "publishSys", "serializeState", "validState", "restoreState",
   "newSubscriptionIndex",
   // a bridge (firmware/bridge/bridge.ts), all of it: each event loads what it runs. Every function

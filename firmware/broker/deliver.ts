@@ -91,6 +91,23 @@ export function routePublish(
         b.transport.send(s.connId, src, topicOff - 2, 2 + topicLen + payloadLen);
         continue;
       }
+      if (b.transport.sendTwo !== undefined) {
+        // (a QoS 1/2 publish to a QoS 0 subscriber, a will, $SYS) the fixed header and the topic
+        // here, the payload from where it lies, in one write: encodePublish is cold code on a board
+        if (zeroLen < 0) {
+          let tx = b.txFor(7 + topicLen);
+          tx[0] = 0x30;
+          zeroLen = 1 + writeRemainingLength(tx, 1, 2 + topicLen + payloadLen);
+          tx[zeroLen] = Math.floor(topicLen / 256);
+          tx[zeroLen + 1] = topicLen % 256;
+          text.copy(tx, zeroLen + 2, src, topicOff, topicLen);
+          zeroLen += 2 + topicLen;
+        }
+        b.stats.messagesSent++;
+        b.stats.bytesSent += zeroLen + payloadLen;
+        b.transport.sendTwo(s.connId, b.tx, 0, zeroLen, src, payloadOff, payloadLen);
+        continue;
+      }
       if (zeroLen < 0) {
         zeroLen = encodePublish(
           b.txFor(publishSize(topicLen, payloadLen, 0)), 0, 0, false, false, 0,
