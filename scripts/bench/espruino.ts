@@ -863,10 +863,15 @@ async function attempt(what: string, ms: number, run: () => Promise<Throughput>)
 const RELAY_JS = path.join(path.dirname(DEFAULT_ESPRUINO), "relay.js");
 const LEAST_WORK = path.join(__dirname, "least-work");
 
-/** relay.js, or a least-work forwarder, in a fresh interpreter on RELAY_PORT. */
+/** relay.js, or a least-work forwarder (greet.js in front of it), in a fresh interpreter on RELAY_PORT. */
 async function startRelay(file = RELAY_JS): Promise<{ proc: ChildProcess; dir: string }> {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), "espruino-relay-"));
-  const proc = spawn(espruinoPath(), [file], { cwd: dir, stdio: ["pipe", "pipe", "pipe"], detached: true });
+  let run = file;
+  if (path.dirname(file) === LEAST_WORK) {
+    run = path.join(dir, path.basename(file));
+    fs.writeFileSync(run, fs.readFileSync(path.join(LEAST_WORK, "greet.js"), "utf8") + "\n" + fs.readFileSync(file, "utf8"));
+  }
+  const proc = spawn(espruinoPath(), [run], { cwd: dir, stdio: ["pipe", "pipe", "pipe"], detached: true });
   try {
     await new Promise<void>((resolve, reject) => {
       let out = "";

@@ -6,7 +6,8 @@
 // exact topic), runs of packets with the same receivers go out in one write per
 // receiver, whole packets only. Nothing else: no statistics, keepalive, ACL,
 // congestion, retained messages or sessions; filters are `#` or exact; remaining
-// lengths under 128 bytes. Listens on port 1884, as relay.js does.
+// lengths under 128 bytes. Listens on port 1884, as relay.js does; greet.js
+// goes in front.
 var net = require("net");
 var subs = [], routes = {};
 function receivers(key) {
@@ -17,22 +18,16 @@ function receivers(key) {
 function writeRun(to, s) {
   for (var k = 0; k < to.length; k++) to[k].write(s);
 }
+function subscribed(c, filter) {
+  subs.push({ sock: c, filter: filter });
+  routes = {};
+}
 net.createServer(function (c) {
-  var first = true, pend = "";
+  var pend = "";
   c.on("data", function (d) {
     "ram";
-    if (first) {
-      first = false;
-      c.write("\x20\x02\x00\x00");
-      d = d.substr(2 + d.charCodeAt(1));
-      if (!d.length) return;
-    }
-    if (d.charCodeAt(0) == 0x82) {
-      subs.push({ sock: c, filter: d.substr(6, d.charCodeAt(5)) });
-      routes = {};
-      c.write("\x90\x03" + d.substr(2, 2) + "\x00");
-      return;
-    }
+    if (!c.greeted) d = greet(c, d, subscribed);
+    if (!d.length) return;
     if (pend !== "") d = pend + d;
     var o = 0, len = d.length, runAt = 0, runTo = null;
     while (o + 2 <= len) {

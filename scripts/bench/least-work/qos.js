@@ -8,24 +8,15 @@
 // PUBACK or PUBCOMP (PUBREL sent on its PUBREC). Nothing else: no statistics,
 // keepalive, ACL, stored copies, retries, queue or window of its own, no topic
 // matching (one subscriber gets everything); remaining lengths under 128 bytes.
-// Listens on port 1884, as relay.js does.
+// Listens on port 1884, as relay.js does; greet.js goes in front.
 var net = require("net");
 var sub = null, nextId = 0, inflight = [], incoming = [];
 net.createServer(function (c) {
-  var first = true, isSub = false, pend = "";
+  var pend = "";
   c.on("data", function (d) {
     "ram";
-    if (first) {
-      first = false;
-      c.write("\x20\x02\x00\x00");
-      d = d.substr(2 + d.charCodeAt(1));
-    }
-    if (!isSub && d.length && d.charCodeAt(0) == 0x82) {
-      isSub = true;
-      sub = c;
-      c.write("\x90\x03" + d.substr(2, 2) + d.substr(d.length - 1));
-      return;
-    }
+    if (!c.greeted) d = greet(c, d, function (s) { sub = s; });
+    var isSub = c === sub;
     if (!d.length || (!isSub && !sub)) return;
     if (pend !== "") d = pend + d;
     var o = 0, len = d.length, acks = "", out = "";

@@ -6,25 +6,16 @@
 // for the next chunk, and the subscriber gets complete PUBLISHes. Nothing else:
 // no statistics, keepalive, ACL, congestion or session, one subscriber, one
 // packet shape (a packet of another shape closes the publisher), remaining
-// lengths under 128 bytes. Listens on port 1884, as relay.js does.
+// lengths under 128 bytes. Listens on port 1884, as relay.js does; greet.js
+// goes in front.
 var net = require("net");
 var sub = null, HEAD = "", SIZE = 0;
 net.createServer(function (c) {
-  var first = true, isSub = false, pend = "";
+  var pend = "";
   c.on("data", function (d) {
     "ram";
-    if (first) {
-      first = false;
-      c.write("\x20\x02\x00\x00");
-      d = d.substr(2 + d.charCodeAt(1));
-    }
-    if (!isSub && d.length && d.charCodeAt(0) == 0x82) {
-      isSub = true;
-      sub = c;
-      c.write("\x90\x03" + d.substr(2, 2) + "\x00");
-      return;
-    }
-    if (isSub || !sub || !d.length) return;
+    if (!c.greeted) d = greet(c, d, function (s) { sub = s; });
+    if (c === sub || !sub || !d.length) return;
     if (SIZE === 0) {
       SIZE = 2 + d.charCodeAt(1);
       HEAD = d.substr(0, 4 + d.charCodeAt(3));
