@@ -1,7 +1,7 @@
 import { aclAllowsTopic } from "../auth/acl";
 import { ACCESS_READ, ACCESS_WRITE } from "../auth/types";
 import { PUBLISH, PUBREL } from "../codec/constants";
-import { encodeAck, encodePublish, publishSize, writeRemainingLength } from "../codec/encode";
+import { encodeAck, encodePublish, publishSize, writePublishHead, writeRemainingLength } from "../codec/encode";
 import { Bytes } from "../platform";
 import {
   AWAIT_PUBACK, AWAIT_PUBCOMP, AWAIT_PUBREC, InFlight, Queued, Session,
@@ -96,12 +96,9 @@ export function routePublish(
         // here, the payload from where it lies, in one write: encodePublish is cold code on a board
         if (zeroLen < 0) {
           let tx = b.txFor(7 + topicLen);
-          tx[0] = 0x30;
-          zeroLen = 1 + writeRemainingLength(tx, 1, 2 + topicLen + payloadLen);
-          tx[zeroLen] = Math.floor(topicLen / 256);
-          tx[zeroLen + 1] = topicLen % 256;
-          text.copy(tx, zeroLen + 2, src, topicOff, topicLen);
-          zeroLen += 2 + topicLen;
+          zeroLen = writePublishHead(tx, 0, PUBLISH * 16, 2 + topicLen + payloadLen, topicLen);
+          text.copy(tx, zeroLen, src, topicOff, topicLen);
+          zeroLen += topicLen;
         }
         b.stats.messagesSent++;
         b.stats.bytesSent += zeroLen + payloadLen;
@@ -163,15 +160,11 @@ export function deliverOne(b: Broker, s: Session, msg: StoredMessage, qos: numbe
   if (b.transport.sendTwo !== undefined) {
     // the fixed header and the topic's length here, the stored topic and payload from where they
     // lie, in one write: on Espruino encoding a retained message and sending it measured 4.6 ms
-    let tx = b.tx;
     let bytes = msg.topicLen + msg.payloadLen;
-    tx[0] = retain ? 0x31 : 0x30;
-    let head = 1 + writeRemainingLength(tx, 1, 2 + bytes);
-    tx[head] = Math.floor(msg.topicLen / 256);
-    tx[head + 1] = msg.topicLen % 256;
+    let head = writePublishHead(b.tx, 0, PUBLISH * 16 + (retain ? 1 : 0), 2 + bytes, msg.topicLen);
     b.stats.messagesSent++;
-    b.stats.bytesSent += head + 2 + bytes;
-    b.transport.sendTwo(s.connId, tx, 0, head + 2, msg.data, 0, bytes);
+    b.stats.bytesSent += head + bytes;
+    b.transport.sendTwo(s.connId, b.tx, 0, head, msg.data, 0, bytes);
     return;
   }
   b.send(s.connId, encodeStored(b, msg, 0, retain, false, 0));
@@ -190,11 +183,7 @@ function encodeStored(b: Broker, msg: StoredMessage, qos: number, retain: boolea
   let rem = 2 + bytes + (qos > 0 ? 2 : 0);
   // publishSize written out: the buffer grows only to what this packet needs
   let out = b.txFor(1 + (rem < 128 ? 1 : rem < 16384 ? 2 : rem < 2097152 ? 3 : 4) + rem);
-  out[0] = PUBLISH * 16 + (dup ? 8 : 0) + qos * 2 + (retain ? 1 : 0);
-  let p = 1 + writeRemainingLength(out, 1, rem);
-  out[p] = Math.floor(topicLen / 256);
-  out[p + 1] = topicLen % 256;
-  p += 2;
+  let p = writePublishHead(out, 0, PUBLISH * 16 + (dup ? 8 : 0) + qos * 2 + (retain ? 1 : 0), rem, topicLen);
   if (qos === 0) {
     text.copy(out, p, msg.data, 0, bytes);
     return p + bytes;

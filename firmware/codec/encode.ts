@@ -108,18 +108,28 @@ export function publishSize(topicLen: number, payloadLen: number, qos: number): 
  * `publishPacketIdOffset` so one encoding can be sent to many receivers with
  * only those two bytes patched.
  */
+/**
+ * A PUBLISH's fixed header (first byte, remaining length `rem`) and its
+ * topic's two length bytes at out[off]; returns where the topic goes. Every
+ * PUBLISH the broker writes starts so (encodePublish, a stored message, a
+ * QoS 0 copy whose body goes as a second piece).
+ */
+export function writePublishHead(out: Bytes, off: number, first: number, rem: number, topicLen: number): number {
+  out[off] = first;
+  let p = off + 1 + writeRemainingLength(out, off + 1, rem);
+  // the two-byte field written out (writeU16), as in encodeAck: it is on every send
+  out[p] = Math.floor(topicLen / 256);
+  out[p + 1] = topicLen % 256;
+  return p + 2;
+}
+
 export function encodePublish(
   out: Bytes, off: number, qos: number, retain: boolean, dup: boolean, packetId: number,
   topic: Bytes, topicOff: number, topicLen: number,
   payload: Bytes, payloadOff: number, payloadLen: number,
 ): number {
   let rem = 2 + topicLen + (qos > 0 ? 2 : 0) + payloadLen;
-  out[off] = PUBLISH * 16 + (dup ? 8 : 0) + qos * 2 + (retain ? 1 : 0);
-  let p = off + 1 + writeRemainingLength(out, off + 1, rem);
-  // the two-byte fields written out (writeU16), as in encodeAck: both are on every send
-  out[p] = Math.floor(topicLen / 256);
-  out[p + 1] = topicLen % 256;
-  p += 2;
+  let p = writePublishHead(out, off, PUBLISH * 16 + (dup ? 8 : 0) + qos * 2 + (retain ? 1 : 0), rem, topicLen);
   text.copy(out, p, topic, topicOff, topicLen);
   p += topicLen;
   if (qos > 0) {
