@@ -1,5 +1,5 @@
 import { readFileSync } from "node:fs";
-import { ACCESS_NONE, ACCESS_READ, ACCESS_READWRITE, ACCESS_WRITE, AclRule, AclTable } from "../firmware/auth/types";
+import { ACCESS_NONE, ACCESS_READ, ACCESS_READWRITE, ACCESS_WRITE, AclRule, AclTable } from "../firmware/core/auth/types";
 import { ConfigError } from "./config";
 import { toBinary } from "./password-file";
 

@@ -2,12 +2,12 @@ import * as fs from "node:fs";
 import * as net from "node:net";
 import * as path from "node:path";
 import * as tls from "node:tls";
-import { Broker } from "../firmware/broker/broker";
-import { Bridge, startBridges, stopBridges, tickBridges } from "../firmware/bridge/bridge";
-import { BridgeConfig } from "../firmware/bridge/types";
-import { BrokerConfig } from "../firmware/config";
+import { Broker } from "../firmware/core/broker/broker";
+import { Bridge, startBridges, stopBridges, tickBridges } from "../firmware/core/bridge/bridge";
+import { BridgeConfig } from "../firmware/core/bridge/types";
+import { BrokerConfig } from "../firmware/core/config";
 import { ConfigError } from "./config";
-import { Bytes, Link, LinkEvents, Storage } from "../firmware/platform";
+import { Bytes, Link, LinkEvents, Storage } from "../firmware/core/platform";
 
 /**
  * The desktop side of bridges: outbound sockets (node:net, node:tls with

@@ -1,5 +1,5 @@
 import { spawn } from "node:child_process";
-import { BrokerConfig } from "../firmware/config";
+import { BrokerConfig } from "../firmware/core/config";
 import { ConfigError, defaultConfig, isWebSocketListener, listenerTls, loadConfig, loadProfile } from "./config";
 import { runPasswd } from "./passwd-cli";
 import { startBroker } from "./server";

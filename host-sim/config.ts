@@ -1,10 +1,10 @@
 import { accessSync, constants as fsConstants, readdirSync, readFileSync, statSync } from "node:fs";
 import * as path from "node:path";
-import { BrokerConfig, Listener } from "../firmware/config";
-import { AclTable, PasswordEntry } from "../firmware/auth/types";
-import { BoardProfile, PROFILE_FIELDS } from "../firmware/profile";
+import { BrokerConfig, Listener } from "../firmware/core/config";
+import { AclTable, PasswordEntry } from "../firmware/core/auth/types";
+import { BoardProfile, PROFILE_FIELDS } from "../firmware/core/profile";
 import { parseAclFile } from "./acl-file";
-import { BRIDGE_BOTH, BRIDGE_IN, BRIDGE_OUT, BridgeAddress } from "../firmware/bridge/types";
+import { BRIDGE_BOTH, BRIDGE_IN, BRIDGE_OUT, BridgeAddress } from "../firmware/core/bridge/types";
 import type { HostBridge } from "./bridge-host";
 import { parsePasswordFile } from "./password-file";
 

@@ -1,5 +1,5 @@
 import { createHash, pbkdf2Sync } from "node:crypto";
-import { Hashes } from "../firmware/platform";
+import { Hashes } from "../firmware/core/platform";
 
 /**
  * The desktop's hashes for authentication, over binary strings (one char per

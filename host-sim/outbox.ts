@@ -1,4 +1,4 @@
-import { Broker } from "../firmware/broker/broker";
+import { Broker } from "../firmware/core/broker/broker";
 
 /** First outgoing buffer of a turn when the connection sent nothing last turn. */
 const MIN_PENDING = 256;

@@ -1,7 +1,7 @@
 import { randomBytes } from "node:crypto";
 import { readFileSync } from "node:fs";
-import { makePasswordEntry } from "../firmware/auth/passwords";
-import { PasswordEntry } from "../firmware/auth/types";
+import { makePasswordEntry } from "../firmware/core/auth/passwords";
+import { PasswordEntry } from "../firmware/core/auth/types";
 import { ConfigError } from "./config";
 import { nodeHashes } from "./hashes";
 

@@ -1,8 +1,8 @@
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { Broker } from "../firmware/broker/broker";
-import { BrokerConfig } from "../firmware/config";
-import { restoreState, serializeState } from "../firmware/session/persist";
+import { Broker } from "../firmware/core/broker/broker";
+import { BrokerConfig } from "../firmware/core/config";
+import { restoreState, serializeState } from "../firmware/core/session/persist";
 
 export const STATE_FILE = "esp-mqtt-broker.db";
 

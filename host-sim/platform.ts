@@ -1,5 +1,5 @@
 import { randomInt } from "node:crypto";
-import { Platform } from "../firmware/platform";
+import { Platform } from "../firmware/core/platform";
 import { nodeHashes } from "./hashes";
 
 /** The core's platform on Node: Uint8Array buffers, node:crypto hashes, wall clock. */

@@ -1,6 +1,6 @@
-import { Broker, stopBroker } from "../firmware/broker/broker";
-import { publishSys } from "../firmware/broker/sys_tree";
-import { BrokerConfig } from "../firmware/config";
+import { Broker, stopBroker } from "../firmware/core/broker/broker";
+import { publishSys } from "../firmware/core/broker/sys_tree";
+import { BrokerConfig } from "../firmware/core/config";
 import { SimClock, SimNetwork, SimOptions } from "./sim";
 import { nodePlatform } from "./platform";
 import { TcpTransport } from "./tcp";

@@ -1,5 +1,5 @@
-import { Broker } from "../firmware/broker/broker";
-import { Bytes, Transport } from "../firmware/platform";
+import { Broker } from "../firmware/core/broker/broker";
+import { Bytes, Transport } from "../firmware/core/platform";
 
 /**
  * A deterministic network for the core: a simulated clock and simulated

@@ -1,9 +1,9 @@
 import { readFileSync } from "node:fs";
 import * as net from "node:net";
 import * as tls from "node:tls";
-import { Broker } from "../firmware/broker/broker";
-import { Bytes, Transport } from "../firmware/platform";
-import { sendQueueHardLimit } from "../firmware/profile";
+import { Broker } from "../firmware/core/broker/broker";
+import { Bytes, Transport } from "../firmware/core/platform";
+import { sendQueueHardLimit } from "../firmware/core/profile";
 import type { TlsOptions } from "./config";
 import { guardedCall, Outbox, Outboxes } from "./outbox";
 

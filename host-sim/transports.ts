@@ -1,4 +1,4 @@
-import { Bytes, Transport } from "../firmware/platform";
+import { Bytes, Transport } from "../firmware/core/platform";
 import { TcpTransport } from "./tcp";
 import { WsTransport } from "./ws";
 

@@ -19,7 +19,7 @@
  * Records are binary and a blank byte is 0xFF, so 0xFE and 0xFF are escaped
  * (0xFE 1, 0xFE 2) to tell where the records end.
  */
-import { Storage } from "../platform";
+import { Storage } from "../core/platform";
 
 declare const E: any;
 
@@ -44,7 +44,7 @@ interface FlashFiles {
 /**
  * The journal Storage over Espruino's `storage`, each file `size` bytes.
  * Its four methods only call the code that does the work, each a cold file
- * of its own (scripts/build-espruino.ts): a board keeps the state above and
+ * of its own (firmware/espruino/tools/build.ts): a board keeps the state above and
  * the methods, not the code, for as long as the bridge runs.
  */
 export function flashJournal(storage: any, size: number): Storage {

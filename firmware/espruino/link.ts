@@ -4,12 +4,12 @@
  * strings to write; it throws at once for a port refused or a host not
  * found on its Linux build, and reports 'close' for everything else.
  */
-import { Bytes, Link, LinkEvents } from "../platform";
+import { Bytes, Link, LinkEvents } from "../core/platform";
 
 declare const global: any;
 declare const E: any;
 
-/** Cold on the board (scripts/build-espruino.ts): built only with a bridge. */
+/** Cold on the board (firmware/espruino/tools/build.ts): built only with a bridge. */
 export function netConnect(host: string, port: number, _bridge: string, events: LinkEvents): Link | undefined {
   let sock: any;
   try {

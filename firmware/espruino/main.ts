@@ -10,13 +10,13 @@
  * nested inside start(): a function at module level costs JsVars for as long
  * as the broker runs, a nested one only while its parent is alive.
  */
-import { Broker } from "../broker/broker";
-import { Connection } from "../broker/connection";
-import { publishSys } from "../broker/sys_tree";
-import { BrokerConfig } from "../config";
-import { Bytes, Transport } from "../platform";
-import { restoreState, serializeState, validState } from "../session/persist";
-import { bridgesNetwork, journalCompactAt, startBridges, tickBridges } from "../bridge/bridge";
+import { Broker } from "../core/broker/broker";
+import { Connection } from "../core/broker/connection";
+import { publishSys } from "../core/broker/sys_tree";
+import { BrokerConfig } from "../core/config";
+import { Bytes, Transport } from "../core/platform";
+import { restoreState, serializeState, validState } from "../core/session/persist";
+import { bridgesNetwork, journalCompactAt, startBridges, tickBridges } from "../core/bridge/bridge";
 import { flashJournal } from "./journal";
 import { netConnect } from "./link";
 import { coolDown, receive, Receiver, streamed } from "./receive";

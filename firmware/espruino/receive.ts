@@ -7,14 +7,14 @@
  * run this same code against the parser alone
  * (test/unit/espruino-receive.test.ts).
  */
-import type { Broker } from "../broker/broker";
-import { CLOSED, CONNECTED, Connection } from "../broker/connection";
-import { StoredMessage } from "../broker/message";
-import { Route, routedRaw } from "../broker/route_cache";
-import { CONNECT } from "../codec/constants";
-import { text } from "../codec/text";
-import { Bytes } from "../platform";
-import { AWAIT_PUBACK, AWAIT_PUBCOMP, AWAIT_PUBREC, Session } from "../session/session";
+import type { Broker } from "../core/broker/broker";
+import { CLOSED, CONNECTED, Connection } from "../core/broker/connection";
+import { StoredMessage } from "../core/broker/message";
+import { Route, routedRaw } from "../core/broker/route_cache";
+import { CONNECT } from "../core/codec/constants";
+import { text } from "../core/codec/text";
+import { Bytes } from "../core/platform";
+import { AWAIT_PUBACK, AWAIT_PUBCOMP, AWAIT_PUBREC, Session } from "../core/session/session";
 
 /**
  * What the fast path needs of the transport: sockets by "s" + id, what each

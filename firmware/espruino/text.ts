@@ -4,9 +4,9 @@
  * statement per byte (PLATFORM.md: ~56 us a loop iteration, a few us a
  * built-in). Typed arrays here are Uint8Arrays; strings are binary strings.
  */
-import { text } from "../codec/text";
-import { filterMatchesBytes, matching } from "../topics/match";
-import { Bytes } from "../platform";
+import { text } from "../core/codec/text";
+import { filterMatchesBytes, matching } from "../core/topics/match";
+import { Bytes } from "../core/platform";
 
 declare const E: any;
 

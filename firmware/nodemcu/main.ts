@@ -17,12 +17,12 @@
  * connection has a queue of packets (a bounded number of bytes), sent in
  * pieces of at most one TCP segment, the next one from the "sent" callback.
  */
-import { Broker, stopBroker } from "../broker/broker";
-import { publishSys } from "../broker/sys_tree";
-import { BrokerConfig } from "../config";
-import { Bytes, Platform, Storage, Transport } from "../platform";
-import { sendQueueHardLimit } from "../profile";
-import { restoreState, serializeState, validState } from "../session/persist";
+import { Broker, stopBroker } from "../core/broker/broker";
+import { publishSys } from "../core/broker/sys_tree";
+import { BrokerConfig } from "../core/config";
+import { Bytes, Platform, Storage, Transport } from "../core/platform";
+import { sendQueueHardLimit } from "../core/profile";
+import { restoreState, serializeState, validState } from "../core/session/persist";
 import {
   FileModule, LuaStringLib, LuaTableLib, NetModule, NetServer, NetSocket, NodeModule, Timer, TmrModule,
 } from "./nodemcu";

@@ -9,10 +9,10 @@
  * process.memoryUsage(); needs --expose-gc) until it is stopped.
  */
 import * as net from "node:net";
-import { CONNACK, CONNECT, PUBLISH, SUBACK, SUBSCRIBE } from "../../firmware/codec/constants";
-import { writeRemainingLength } from "../../firmware/codec/encode";
-import { PacketReader } from "../../firmware/codec/reader";
-import { Bytes } from "../../firmware/platform";
+import { CONNACK, CONNECT, PUBLISH, SUBACK, SUBSCRIBE } from "../../firmware/core/codec/constants";
+import { writeRemainingLength } from "../../firmware/core/codec/encode";
+import { PacketReader } from "../../firmware/core/codec/reader";
+import { Bytes } from "../../firmware/core/platform";
 import { defaultConfig, loadProfile } from "../../host-sim/config";
 import { startBroker } from "../../host-sim/server";
 import { LOOPBACK, serveRpc } from "./common";

@@ -31,13 +31,13 @@ import { PerformanceObserver, performance } from "node:perf_hooks";
 import * as v8 from "node:v8";
 import {
   PINGREQ, PINGRESP, PUBACK, PUBCOMP, PUBREC, PUBREL, SUBACK, UNSUBACK,
-} from "../../firmware/codec/constants";
+} from "../../firmware/core/codec/constants";
 import {
   encodeAck, encodeConnect, encodeEmpty, encodePublish, encodePublishString, encodeSubscribe, encodeSuback,
   encodeUnsubscribe, publishSize,
-} from "../../firmware/codec/encode";
-import type { PacketSink } from "../../firmware/codec/reader";
-import { Bytes } from "../../firmware/platform";
+} from "../../firmware/core/codec/encode";
+import type { PacketSink } from "../../firmware/core/codec/reader";
+import { Bytes } from "../../firmware/core/platform";
 import { bundleTs, grouped, machineInfo, machineLine, ratioText, table } from "./common";
 import { loadProfile } from "../../host-sim/config";
 

@@ -23,7 +23,7 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { build, transformSync } from "esbuild";
 import * as ts from "typescript";
-import { espruinoPath } from "../lib/espruino-process";
+import { espruinoPath } from "../../firmware/espruino/tools/process";
 
 const ROOT = path.join(__dirname, "..", "..");
 const RECEIVE = path.join(ROOT, "firmware", "espruino", "receive.ts");

@@ -32,9 +32,9 @@ import * as net from "node:net";
 import * as os from "node:os";
 import * as path from "node:path";
 import { performance } from "node:perf_hooks";
-import { encodeAck, encodeConnect, encodePublishString, encodeSubscribe, encodeUnsubscribe } from "../../firmware/codec/encode";
-import { flash } from "../flash";
-import { DEFAULT_ESPRUINO, espruinoPath, killTree, startBoard } from "../lib/espruino-process";
+import { encodeAck, encodeConnect, encodePublishString, encodeSubscribe, encodeUnsubscribe } from "../../firmware/core/codec/encode";
+import { flash } from "../../firmware/espruino/tools/flash";
+import { DEFAULT_ESPRUINO, espruinoPath, killTree, startBoard } from "../../firmware/espruino/tools/process";
 
 const PAYLOAD = "p".repeat(64);
 const WINDOW_MS = Number(process.env.BENCH_MS || 8000);

@@ -1,7 +1,7 @@
 /**
  * The load generator, in its own process so it never shares a core's event
  * loop with the broker it drives. Raw TCP to 127.0.0.1 only, packets encoded
- * once up front with the firmware's encoders (firmware/codec/encode.ts) and
+ * once up front with the firmware's encoders (firmware/core/codec/encode.ts) and
  * framed on the way back with PacketReader, so the client stays cheap and the
  * same for every broker. Every run is bounded in time and closes what it opened.
  *
@@ -15,12 +15,12 @@
 import { readFileSync } from "node:fs";
 import * as net from "node:net";
 import { performance } from "node:perf_hooks";
-import { CONNACK, ERR_NONE, PINGRESP, PUBACK, PUBLISH, SUBACK } from "../../firmware/codec/constants";
+import { CONNACK, ERR_NONE, PINGRESP, PUBACK, PUBLISH, SUBACK } from "../../firmware/core/codec/constants";
 import {
   encodeConnect, encodePingreq, encodePublishString, encodeSubscribe, publishSize,
-} from "../../firmware/codec/encode";
-import { PacketReader, PacketSink } from "../../firmware/codec/reader";
-import { Bytes } from "../../firmware/platform";
+} from "../../firmware/core/codec/encode";
+import { PacketReader, PacketSink } from "../../firmware/core/codec/reader";
+import { Bytes } from "../../firmware/core/platform";
 import { LOOPBACK, ScenarioResult, ScenarioSpec, percentile, serveRpc, sleep, withTimeout } from "./common";
 
 const alloc = { bytes: (n: number): Bytes => new Uint8Array(n) };

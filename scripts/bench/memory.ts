@@ -15,7 +15,7 @@
  * everything closed (what is left is a leak or a cache).
  *
  * Extension points for the boards: runBoardFigures() runs each of
- * BOARD_SCRIPTS (scripts/espruino-memory.ts, scripts/lua-memory.ts) that
+ * BOARD_SCRIPTS (firmware/espruino/tools/memory.ts, firmware/nodemcu/tools/memory.ts) that
  * exists, as its own process group with `--json` (and its quick arguments:
  * Espruino's `--quick` leaves out 1,000 QoS 1 and the hostile phase, which
  * `--full` or test:system run), bounded by --board-timeout seconds (default
@@ -136,8 +136,8 @@ export interface BoardScript {
 }
 
 export const BOARD_SCRIPTS: BoardScript[] = [
-  { label: "Espruino", file: "scripts/espruino-memory.ts", absent: "Espruino: see npm run bench:espruino", quickArgs: ["--quick"] },
-  { label: "Lua", file: "scripts/lua-memory.ts", absent: "Lua: pending" },
+  { label: "Espruino", file: "firmware/espruino/tools/memory.ts", absent: "Espruino: see npm run bench:espruino", quickArgs: ["--quick"] },
+  { label: "Lua", file: "firmware/nodemcu/tools/memory.ts", absent: "Lua: pending" },
 ];
 
 /** Every process descended from `pid` (Linux /proc), deepest last. */

@@ -2,7 +2,7 @@ import { test } from "uvu";
 import * as assert from "uvu/assert";
 import {
   CONNACK_ACCEPTED, CONNACK_BAD_PROTOCOL, CONNACK_ID_REJECTED, CONNACK_NOT_AUTHORIZED,
-} from "../../firmware/codec/constants";
+} from "../../firmware/core/codec/constants";
 import { defaultConfig, loadProfile } from "../../host-sim/config";
 import {
   assertNoConnections, CONNACK, configWith, connectBytes, inModes, publishBytes, SimClient, startSim,

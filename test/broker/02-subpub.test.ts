@@ -1,8 +1,8 @@
 import { test } from "uvu";
 import * as assert from "uvu/assert";
-import { ACCESS_READ, ACCESS_READWRITE, ACCESS_WRITE, AclTable } from "../../firmware/auth/types";
-import { SUBACK_FAILURE } from "../../firmware/codec/constants";
-import { BrokerConfig } from "../../firmware/config";
+import { ACCESS_READ, ACCESS_READWRITE, ACCESS_WRITE, AclTable } from "../../firmware/core/auth/types";
+import { SUBACK_FAILURE } from "../../firmware/core/codec/constants";
+import { BrokerConfig } from "../../firmware/core/config";
 import {
   assertNoConnections, configWith, inModes, PUBACK, PUBLISH, SimClient, startSim, subscribeBytes, utf8,
 } from "../support/sim-client";

@@ -1,6 +1,6 @@
 import { test } from "uvu";
 import * as assert from "uvu/assert";
-import { findSession } from "../../firmware/session/registry";
+import { findSession } from "../../firmware/core/session/registry";
 import {
   assertNoConnections, configWith, inModes, PUBACK, PUBCOMP, PUBLISH, PUBREC, PUBREL, SimClient, startSim,
 } from "../support/sim-client";

@@ -1,6 +1,6 @@
 import { test } from "uvu";
 import * as assert from "uvu/assert";
-import { ACCESS_READWRITE, AclTable } from "../../firmware/auth/types";
+import { ACCESS_READWRITE, AclTable } from "../../firmware/core/auth/types";
 import {
   assertNoConnections, configWith, inModes, PUBACK, PUBLISH, publishBytes, SimClient, startSim,
 } from "../support/sim-client";

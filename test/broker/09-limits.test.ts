@@ -1,7 +1,7 @@
 import { test } from "uvu";
 import * as assert from "uvu/assert";
-import { CONNACK_SERVER_UNAVAILABLE, SUBACK_FAILURE } from "../../firmware/codec/constants";
-import { findSession } from "../../firmware/session/registry";
+import { CONNACK_SERVER_UNAVAILABLE, SUBACK_FAILURE } from "../../firmware/core/codec/constants";
+import { findSession } from "../../firmware/core/session/registry";
 import {
   assertNoConnections, configWith, inModes, PUBACK, SimClient, startSim,
 } from "../support/sim-client";

@@ -1,13 +1,13 @@
 /**
  * A short soak in every `npm test` (a few seconds), and proof that its
  * checker fails: the same run against brokers broken on purpose must report
- * violations. The long run is `npm run soak` (scripts/soak.ts).
+ * violations. The long run is `npm run soak` (test/cli/soak.ts).
  */
 import { test } from "uvu";
 import * as assert from "uvu/assert";
-import { ERR_SOCKET, PUBLISH, DISCONNECT } from "../../firmware/codec/constants";
-import { Broker } from "../../firmware/broker/broker";
-import { Connection } from "../../firmware/broker/connection";
+import { ERR_SOCKET, PUBLISH, DISCONNECT } from "../../firmware/core/codec/constants";
+import { Broker } from "../../firmware/core/broker/broker";
+import { Connection } from "../../firmware/core/broker/connection";
 import { formatReport, runSoak, SoakOptions, topicMatches } from "../support/soak";
 
 const SHORT: SoakOptions = { seed: 20240601, clients: 120, simSeconds: 40, restartEverySeconds: 10, heapBoundBytes: 8 * 1024 * 1024 };

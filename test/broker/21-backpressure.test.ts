@@ -5,7 +5,7 @@
  */
 import { test } from "uvu";
 import * as assert from "uvu/assert";
-import { CONNACK_NOT_AUTHORIZED, CONNACK_SERVER_UNAVAILABLE } from "../../firmware/codec/constants";
+import { CONNACK_NOT_AUTHORIZED, CONNACK_SERVER_UNAVAILABLE } from "../../firmware/core/codec/constants";
 import { loadProfile } from "../../host-sim/config";
 import { bruteForce, connectionFlood, slowConsumer, takeoverStorm } from "../support/load";
 import { assertNoConnections, configWith, SimClient, startSim } from "../support/sim-client";

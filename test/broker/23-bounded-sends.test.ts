@@ -9,8 +9,8 @@
  */
 import { test } from "uvu";
 import * as assert from "uvu/assert";
-import { PUBACK, PUBLISH, SUBACK, UNSUBACK } from "../../firmware/codec/constants";
-import { connectPacketLimit } from "../../firmware/profile";
+import { PUBACK, PUBLISH, SUBACK, UNSUBACK } from "../../firmware/core/codec/constants";
+import { connectPacketLimit } from "../../firmware/core/profile";
 import {
   assertNoConnections, configWith, connectBytes, Packet, SimClient, startSim, subscribeBytes, unsubscribeBytes,
 } from "../support/sim-client";

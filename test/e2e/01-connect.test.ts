@@ -4,7 +4,7 @@
  */
 import { suite } from "uvu";
 import * as assert from "uvu/assert";
-import { encodeAck, encodeDisconnect, encodePingreq } from "../../firmware/codec/encode";
+import { encodeAck, encodeDisconnect, encodePingreq } from "../../firmware/core/codec/encode";
 import { connect, idle, RawClient, startTestBroker, TestBroker, tracked, unique, waitUntil } from "../support/e2e-helpers";
 
 const test = suite("01 connect");

@@ -4,8 +4,8 @@
  */
 import { suite } from "uvu";
 import * as assert from "uvu/assert";
-import { routePublish } from "../../firmware/broker/deliver";
-import { publishSys } from "../../firmware/broker/sys_tree";
+import { routePublish } from "../../firmware/core/broker/deliver";
+import { publishSys } from "../../firmware/core/broker/sys_tree";
 import {
   barrier, connect, idle, publish, startTestBroker, subscribe, TestBroker, tracked, unique, unsubscribe,
 } from "../support/e2e-helpers";

@@ -4,7 +4,7 @@
 import { suite } from "uvu";
 import * as assert from "uvu/assert";
 import { barrier, connect, idle, Msg, publish, startTestBroker, subscribe, TestBroker, tracked, unique } from "../support/e2e-helpers";
-import { retainedGet } from "../../firmware/retain/store";
+import { retainedGet } from "../../firmware/core/retain/store";
 
 const test = suite("03 retained");
 let b: TestBroker;

@@ -4,9 +4,9 @@
  * keepalive expiry, protocol error), never after DISCONNECT.
  */
 import { suite } from "uvu";
-import { routePublish } from "../../firmware/broker/deliver";
+import { routePublish } from "../../firmware/core/broker/deliver";
 import * as assert from "uvu/assert";
-import { retainedGet } from "../../firmware/retain/store";
+import { retainedGet } from "../../firmware/core/retain/store";
 import {
   barrier, Conn, connect, end, idle, publish, RawClient, startTestBroker, subscribe, TestBroker, tracked, unique,
 } from "../support/e2e-helpers";

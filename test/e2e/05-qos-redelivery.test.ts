@@ -9,8 +9,8 @@ import { suite } from "uvu";
 import * as assert from "uvu/assert";
 import {
   encodeAck, encodePingreq, encodePublishString, encodeSubscribe,
-} from "../../firmware/codec/encode";
-import { PUBACK, PUBCOMP, PUBLISH, PUBREC, PUBREL, SUBACK } from "../../firmware/codec/constants";
+} from "../../firmware/core/codec/encode";
+import { PUBACK, PUBCOMP, PUBLISH, PUBREC, PUBREL, SUBACK } from "../../firmware/core/codec/constants";
 import {
   barrier, connect, idle, parsePublish, publish, RawClient, startTestBroker, subscribe, TestBroker, tracked, unique,
 } from "../support/e2e-helpers";

@@ -5,7 +5,7 @@
  */
 import { suite } from "uvu";
 import * as assert from "uvu/assert";
-import { findSession } from "../../firmware/session/registry";
+import { findSession } from "../../firmware/core/session/registry";
 import {
   barrier, Conn, connect, end, idle, publish, startTestBroker, subscribe, TestBroker, tracked, unique,
 } from "../support/e2e-helpers";

@@ -5,8 +5,8 @@
  */
 import { suite } from "uvu";
 import * as assert from "uvu/assert";
-import { PUBLISH, SUBACK } from "../../firmware/codec/constants";
-import { encodeSubscribe } from "../../firmware/codec/encode";
+import { PUBLISH, SUBACK } from "../../firmware/core/codec/constants";
+import { encodeSubscribe } from "../../firmware/core/codec/encode";
 import {
   barrier, connect, idle, parsePublish, publish, RawClient, startTestBroker, subscribe, TestBroker, tracked, unique, withTimeout,
 } from "../support/e2e-helpers";

@@ -9,7 +9,7 @@ import { tmpdir } from "node:os";
 import * as path from "node:path";
 import { suite } from "uvu";
 import * as assert from "uvu/assert";
-import { encodeConnect } from "../../firmware/codec/encode";
+import { encodeConnect } from "../../firmware/core/codec/encode";
 import { defaultConfig, loadConfig, loadProfile } from "../../host-sim/config";
 import { formatPasswordLine, hashPassword } from "../../host-sim/password-file";
 import { startSimBroker } from "../../host-sim/server";

@@ -6,7 +6,7 @@
  */
 import { suite } from "uvu";
 import * as assert from "uvu/assert";
-import { BoardProfile } from "../../firmware/profile";
+import { BoardProfile } from "../../firmware/core/profile";
 import {
   barrier, connect, connectRefused, end, publish, RawClient, startTestBroker, subscribe, TestBroker, tracked, unsubscribe, withTimeout,
 } from "../support/e2e-helpers";

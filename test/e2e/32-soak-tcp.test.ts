@@ -10,8 +10,8 @@
  */
 import { test } from "uvu";
 import * as assert from "uvu/assert";
-import { PUBLISH } from "../../firmware/codec/constants";
-import { Broker } from "../../firmware/broker/broker";
+import { PUBLISH } from "../../firmware/core/codec/constants";
+import { Broker } from "../../firmware/core/broker/broker";
 import { formatReport } from "../support/soak";
 import { runSoakTcp } from "../support/soak-tcp";
 

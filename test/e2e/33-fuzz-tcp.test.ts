@@ -11,7 +11,7 @@
 import * as path from "node:path";
 import { test } from "uvu";
 import * as assert from "uvu/assert";
-import { Broker } from "../../firmware/broker/broker";
+import { Broker } from "../../firmware/core/broker/broker";
 import { runNetworkFuzz } from "../fuzz/net-runner";
 import { fuzzConnectionTcp } from "../fuzz/tcp-target";
 

@@ -18,8 +18,8 @@ import { tmpdir } from "node:os";
 import * as path from "node:path";
 import { suite } from "uvu";
 import * as assert from "uvu/assert";
-import { CONNACK, PUBLISH, SUBACK } from "../../firmware/codec/constants";
-import { sendQueueHardLimit } from "../../firmware/profile";
+import { CONNACK, PUBLISH, SUBACK } from "../../firmware/core/codec/constants";
+import { sendQueueHardLimit } from "../../firmware/core/profile";
 import { loadConfig, loadProfile } from "../../host-sim/config";
 import { formatPasswordLine, hashPassword } from "../../host-sim/password-file";
 import {

@@ -14,7 +14,7 @@ import * as path from "node:path";
 import { suite } from "uvu";
 import * as assert from "uvu/assert";
 import { WebSocket } from "ws";
-import { sendQueueHardLimit } from "../../firmware/profile";
+import { sendQueueHardLimit } from "../../firmware/core/profile";
 import { loadConfig } from "../../host-sim/config";
 import { RunningBroker, startBroker } from "../../host-sim/server";
 import { resolveHttpPath } from "../../host-sim/ws";

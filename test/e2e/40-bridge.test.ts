@@ -10,7 +10,7 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import { suite } from "uvu";
 import * as assert from "uvu/assert";
-import { Bridge, bridgeCount } from "../../firmware/bridge/bridge";
+import { Bridge, bridgeCount } from "../../firmware/core/bridge/bridge";
 import { loadConfig, loadProfile } from "../../host-sim/config";
 import { RunningBroker, startBroker } from "../../host-sim/server";
 import {

@@ -1,7 +1,7 @@
 /**
  * A coverage-guided fuzzing loop in the manner of libFuzzer, for Node: it
  * runs inside a worker thread on a bundle whose firmware/ modules were
- * instrumented with istanbul-lib-instrument (scripts/fuzz.ts builds it), so
+ * instrumented with istanbul-lib-instrument (test/cli/fuzz.ts builds it), so
  * every statement and branch of the core has a counter. An input that
  * reaches a counter, or a new hit-count bucket of one, joins the corpus and
  * is mutated further.

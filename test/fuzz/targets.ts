@@ -1,6 +1,6 @@
 /**
  * Fuzz targets, in Jazzer.js's shape (`(data: Uint8Array) => void`, throwing
- * on a finding): scripts/fuzz.ts drives them with coverage feedback, and
+ * on a finding): test/cli/fuzz.ts drives them with coverage feedback, and
  * test/unit/fuzz-corpus.test.ts replays test/fuzz/corpus through them.
  *
  * - parser: the framing reader and the decoder of every packet type, fed the
@@ -12,21 +12,21 @@
  *   broker's structures must be consistent and bounded, and well-behaved
  *   clients must still get their messages (no input may break another client).
  */
-import { CONNACK, ERR_NONE, PUBACK, PUBLISH } from "../../firmware/codec/constants";
-import { Decoded, decodePacket } from "../../firmware/codec/decode";
-import { PacketReader, PacketSink } from "../../firmware/codec/reader";
-import { CONNECTED } from "../../firmware/broker/connection";
-import { Bytes } from "../../firmware/platform";
-import { BoardProfile } from "../../firmware/profile";
+import { CONNACK, ERR_NONE, PUBACK, PUBLISH } from "../../firmware/core/codec/constants";
+import { Decoded, decodePacket } from "../../firmware/core/codec/decode";
+import { PacketReader, PacketSink } from "../../firmware/core/codec/reader";
+import { CONNECTED } from "../../firmware/core/broker/connection";
+import { Bytes } from "../../firmware/core/platform";
+import { BoardProfile } from "../../firmware/core/profile";
 import { defaultConfig } from "../../host-sim/config";
 import { startSimBroker } from "../../host-sim/server";
-import { Broker } from "../../firmware/broker/broker";
-import { BrokerConfig } from "../../firmware/config";
+import { Broker } from "../../firmware/core/broker/broker";
+import { BrokerConfig } from "../../firmware/core/config";
 import { SimClock, SimNetwork } from "../../host-sim/sim";
 import { nodePlatform } from "../../host-sim/platform";
 import { receivePath } from "../support/espruino-receive-net";
-import { compileAcl } from "../../firmware/auth/acl";
-import { allSessions, findSession } from "../../firmware/session/registry";
+import { compileAcl } from "../../firmware/core/auth/acl";
+import { allSessions, findSession } from "../../firmware/core/session/registry";
 
 /** A small board's limits, so limits are reached with small inputs. */
 export const FUZZ_PROFILE: BoardProfile = {

@@ -13,9 +13,9 @@
  * left open after an input.
  */
 import * as net from "node:net";
-import { Broker } from "../../firmware/broker/broker";
-import { BrokerConfig } from "../../firmware/config";
-import { Bytes } from "../../firmware/platform";
+import { Broker } from "../../firmware/core/broker/broker";
+import { BrokerConfig } from "../../firmware/core/config";
+import { Bytes } from "../../firmware/core/platform";
 import { nodePlatform } from "../../host-sim/platform";
 import { TcpTransport } from "../../host-sim/tcp";
 import { connectionProgram, FuzzNet, FuzzSocket } from "./targets";

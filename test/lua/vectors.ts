@@ -8,24 +8,24 @@
  * subscription trie, number formatting included (a 5.3 float where JS has an
  * integer prints "3.0" and shows up here).
  *
- * Portable code only (it follows firmware/platform.ts's rules): no Node API,
+ * Portable code only (it follows firmware/core/platform.ts's rules): no Node API,
  * no bitwise operators, integer arithmetic below 2^53 in the generator.
  */
-import { filterCovers } from "../../firmware/auth/acl";
-import { ERR_NONE } from "../../firmware/codec/constants";
-import { Decoded, decodeFrame, decodePacket, frameLength } from "../../firmware/codec/decode";
+import { filterCovers } from "../../firmware/core/auth/acl";
+import { ERR_NONE } from "../../firmware/core/codec/constants";
+import { Decoded, decodeFrame, decodePacket, frameLength } from "../../firmware/core/codec/decode";
 import {
   encodeAck, encodeConnack, encodeConnect, encodeDisconnect, encodePingreq, encodePingresp, encodePublish,
   encodePublishString, encodeSuback, encodeSubscribe, encodeUnsuback, encodeUnsubscribe, patchPacketId,
   publishPacketIdOffset, publishSize, remainingLengthSize, setDup, writeRemainingLength,
-} from "../../firmware/codec/encode";
-import { PacketReader, PacketSink } from "../../firmware/codec/reader";
-import { validUtf8 } from "../../firmware/codec/utf8";
-import { Allocator, Bytes } from "../../firmware/platform";
-import { filterMatchesBytes, filterMatchesString } from "../../firmware/topics/match";
-import { Subscriber, TopicTable } from "../../firmware/topics/table";
-import { text } from "../../firmware/codec/text";
-import { countLevels, validTopicFilter, validTopicName } from "../../firmware/topics/validate";
+} from "../../firmware/core/codec/encode";
+import { PacketReader, PacketSink } from "../../firmware/core/codec/reader";
+import { validUtf8 } from "../../firmware/core/codec/utf8";
+import { Allocator, Bytes } from "../../firmware/core/platform";
+import { filterMatchesBytes, filterMatchesString } from "../../firmware/core/topics/match";
+import { Subscriber, TopicTable } from "../../firmware/core/topics/table";
+import { text } from "../../firmware/core/codec/text";
+import { countLevels, validTopicFilter, validTopicName } from "../../firmware/core/topics/validate";
 
 const HEX = "0123456789abcdef";
 

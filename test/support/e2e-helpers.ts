@@ -8,9 +8,9 @@
  */
 import * as net from "node:net";
 import { connect as mqttConnect, IClientOptions, IConnackPacket, IPublishPacket, MqttClient } from "mqtt";
-import { ConnectOptions, encodeConnect } from "../../firmware/codec/encode";
-import { BrokerConfig } from "../../firmware/config";
-import { BoardProfile } from "../../firmware/profile";
+import { ConnectOptions, encodeConnect } from "../../firmware/core/codec/encode";
+import { BrokerConfig } from "../../firmware/core/config";
+import { BoardProfile } from "../../firmware/core/profile";
 import { defaultConfig, loadProfile } from "../../host-sim/config";
 import { RunningBroker, startBroker } from "../../host-sim/server";
 
@@ -501,7 +501,7 @@ export class RawClient {
     this.sock.write(Buffer.from(bytes as Uint8Array));
   }
 
-  /** Encode a packet with one of firmware/codec/encode.ts's encoders and send it. */
+  /** Encode a packet with one of firmware/core/codec/encode.ts's encoders and send it. */
   sendEncoded(encode: (out: Uint8Array, off: number) => number): void {
     const out = new Uint8Array(4096);
     const len = encode(out, 0);

@@ -14,10 +14,10 @@
  * "Congested" (main.ts: the pool over budget; QoS 0 takes the parser's way)
  * is drawn from a seeded generator, so both ways run.
  */
-import { Broker } from "../../firmware/broker/broker";
-import { Connection } from "../../firmware/broker/connection";
+import { Broker } from "../../firmware/core/broker/broker";
+import { Connection } from "../../firmware/core/broker/connection";
 import { receive, Receiver } from "../../firmware/espruino/receive";
-import { Bytes, Transport } from "../../firmware/platform";
+import { Bytes, Transport } from "../../firmware/core/platform";
 import { seededRandom, SimNetwork } from "../../host-sim/sim";
 
 /** main.ts's shared receive buffer size. */

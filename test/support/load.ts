@@ -1,19 +1,19 @@
 /**
  * Load and backpressure scenarios on the simulated network, each returning
- * the figures it measured (the tests bound them, scripts/soak.ts prints
+ * the figures it measured (the tests bound them, test/cli/soak.ts prints
  * them): a connection flood with half-open sockets, a stalled subscriber
  * under a fast publisher, a takeover storm, a password brute force.
  */
 import * as v8 from "node:v8";
 import * as vm from "node:vm";
-import { CONNACK, CONNACK_NOT_AUTHORIZED, CONNACK_SERVER_UNAVAILABLE } from "../../firmware/codec/constants";
-import { BrokerConfig } from "../../firmware/config";
-import { BoardProfile } from "../../firmware/profile";
+import { CONNACK, CONNACK_NOT_AUTHORIZED, CONNACK_SERVER_UNAVAILABLE } from "../../firmware/core/codec/constants";
+import { BrokerConfig } from "../../firmware/core/config";
+import { BoardProfile } from "../../firmware/core/profile";
 import { defaultConfig, loadProfile } from "../../host-sim/config";
 import { hashPassword } from "../../host-sim/password-file";
 import { startSimBroker } from "../../host-sim/server";
 import { connectBytes, decodeAll, publishBytes, subscribeBytes } from "./sim-client";
-import { findSession } from "../../firmware/session/registry";
+import { findSession } from "../../firmware/core/session/registry";
 
 let gcFn: (() => void) | undefined;
 export function gc(): void {

@@ -3,7 +3,7 @@
 -- banner and "> " prompt, echoes every line typed (NodeMCU's console does),
 -- runs it as Lua, prints errors the way NodeMCU's interpreter does
 -- ("stdin:1: ...") and prompts again. Its `file` module (and node, tmr...)
--- comes from scripts/lua/nodemcu_shim.lua, writing into the current folder,
+-- comes from firmware/nodemcu/tools/nodemcu_shim.lua, writing into the current folder,
 -- which plays the board's flash.
 --   socat PTY,link=TTY,raw,echo=0 EXEC:"lua5.1 nodemcu_console.lua SHIM",pty,raw,echo=0
 -- Like NodeMCU, a line longer than 255 characters is cut (LUA_MAXINPUT).

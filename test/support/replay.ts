@@ -6,8 +6,8 @@
 import * as fs from "node:fs";
 import * as net from "node:net";
 import * as path from "node:path";
-import { encodeConnect, encodePublishString } from "../../firmware/codec/encode";
-import { BrokerConfig } from "../../firmware/config";
+import { encodeConnect, encodePublishString } from "../../firmware/core/codec/encode";
+import { BrokerConfig } from "../../firmware/core/config";
 import { startSimBroker } from "../../host-sim/server";
 import { bytesToHex, hexToBytes } from "../../host-sim/sim";
 

@@ -1,6 +1,6 @@
 /**
  * A small MQTT client for the simulated network: it writes packets built with
- * firmware/codec/encode.ts and reads what the broker sent with the core's own
+ * firmware/core/codec/encode.ts and reads what the broker sent with the core's own
  * PacketReader and decodePacket, so every test reads the broker's bytes the
  * way a real client would (split anywhere, several packets per chunk).
  */
@@ -9,16 +9,16 @@ import * as assert from "uvu/assert";
 import {
   CONNACK, CONNECT, DISCONNECT, ERR_NONE, PINGREQ, PINGRESP, PUBACK, PUBCOMP, PUBLISH, PUBREC, PUBREL, SUBACK,
   SUBSCRIBE, UNSUBACK, UNSUBSCRIBE,
-} from "../../firmware/codec/constants";
-import { Decoded, decodePacket } from "../../firmware/codec/decode";
+} from "../../firmware/core/codec/constants";
+import { Decoded, decodePacket } from "../../firmware/core/codec/decode";
 import {
   ConnectOptions, encodeAck, encodeConnect, encodeDisconnect, encodePingreq, encodePublishString, encodeSubscribe,
   encodeUnsubscribe,
-} from "../../firmware/codec/encode";
-import { PacketReader, PacketSink } from "../../firmware/codec/reader";
-import { BrokerConfig } from "../../firmware/config";
-import { Bytes } from "../../firmware/platform";
-import { BoardProfile } from "../../firmware/profile";
+} from "../../firmware/core/codec/encode";
+import { PacketReader, PacketSink } from "../../firmware/core/codec/reader";
+import { BrokerConfig } from "../../firmware/core/config";
+import { Bytes } from "../../firmware/core/platform";
+import { BoardProfile } from "../../firmware/core/profile";
 import { defaultConfig, loadProfile } from "../../host-sim/config";
 import { SimBroker, startSimBroker } from "../../host-sim/server";
 import { SimOptions, SimSocket } from "../../host-sim/sim";

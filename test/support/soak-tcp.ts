@@ -25,7 +25,7 @@
  * decides a will by whether the dead broker still held the connection).
  */
 import * as net from "node:net";
-import { Broker } from "../../firmware/broker/broker";
+import { Broker } from "../../firmware/core/broker/broker";
 import { seededRandom } from "../../host-sim/sim";
 import { TcpTransport } from "../../host-sim/tcp";
 import { runSoakRealTime, SoakNet, SoakOptions, SoakReport, SoakSocket, SoakTempo } from "./soak";

@@ -33,18 +33,18 @@ import * as v8 from "node:v8";
 import * as vm from "node:vm";
 import {
   CONNACK, PINGRESP, PUBACK, PUBCOMP, PUBLISH, PUBREC, PUBREL, SUBACK,
-} from "../../firmware/codec/constants";
-import { Broker } from "../../firmware/broker/broker";
-import { BrokerConfig } from "../../firmware/config";
-import { BoardProfile } from "../../firmware/profile";
-import { restoreState, serializeState } from "../../firmware/session/persist";
+} from "../../firmware/core/codec/constants";
+import { Broker } from "../../firmware/core/broker/broker";
+import { BrokerConfig } from "../../firmware/core/config";
+import { BoardProfile } from "../../firmware/core/profile";
+import { restoreState, serializeState } from "../../firmware/core/session/persist";
 import { defaultConfig, loadProfile } from "../../host-sim/config";
-import { Transport } from "../../firmware/platform";
+import { Transport } from "../../firmware/core/platform";
 import { nodePlatform } from "../../host-sim/platform";
 import { seededRandom, SimClock, SimNetwork, SimSocket } from "../../host-sim/sim";
 import { receivePath, ReceiveStats } from "./espruino-receive-net";
-import { retainedGet } from "../../firmware/retain/store";
-import { allSessions } from "../../firmware/session/registry";
+import { retainedGet } from "../../firmware/core/retain/store";
+import { allSessions } from "../../firmware/core/session/registry";
 import {
   ackBytes, connectBytes, Packet, PacketDecoder, publishBytes, subscribeBytes,
 } from "./sim-client";

@@ -14,10 +14,10 @@ import * as path from "node:path";
 import mqtt from "mqtt";
 import { test } from "uvu";
 import * as assert from "uvu/assert";
-import { deviceTest } from "../../scripts/device-test";
-import { flash } from "../../scripts/flash";
-import { EspruinoConsole, openLink } from "../../scripts/lib/espruino-console";
-import { Board, startBoard } from "../../scripts/lib/espruino-process";
+import { deviceTest } from "../../firmware/espruino/tools/device-test";
+import { flash } from "../../firmware/espruino/tools/flash";
+import { EspruinoConsole, openLink } from "../../firmware/espruino/tools/console";
+import { Board, startBoard } from "../../firmware/espruino/tools/process";
 import { cleanUpAfter, DEVIATIONS, loadCases, Outcome, runCaseTcp } from "../support/replay";
 
 const quiet = () => {};

@@ -1,7 +1,7 @@
 /**
  * The memory budget of issue 8, on the Espruino interpreter in
  * firmware/espruino/interpreter (4,000 JsVars, as an ESP32), with the firmware flashed as on a board and
- * driven by MQTT.js clients over TCP (scripts/espruino-memory.ts, the same
+ * driven by MQTT.js clients over TCP (firmware/espruino/tools/memory.ts, the same
  * run `npm run bench:memory -- --full` prints):
  * - idle, loaded from flash: at most 1,200 JsVars;
  * - 8 clients with 4 subscriptions each and 16 retained messages of 32
@@ -21,10 +21,10 @@
 import mqtt from "mqtt";
 import { test } from "uvu";
 import * as assert from "uvu/assert";
-import { client, measureEspruino } from "../../scripts/espruino-memory";
-import { flash } from "../../scripts/flash";
-import { EspruinoConsole, openLink } from "../../scripts/lib/espruino-console";
-import { startBoard } from "../../scripts/lib/espruino-process";
+import { client, measureEspruino } from "../../firmware/espruino/tools/memory";
+import { flash } from "../../firmware/espruino/tools/flash";
+import { EspruinoConsole, openLink } from "../../firmware/espruino/tools/console";
+import { startBoard } from "../../firmware/espruino/tools/process";
 
 test("Espruino: idle, loaded, no growth, and hostile load within the budget", async () => {
   const m = await measureEspruino((l) => console.log("  " + l));

@@ -1,6 +1,6 @@
 /**
  * A short soak and fuzz run against the firmware on the Espruino interpreter
- * (firmware/espruino/interpreter, flashed as on a board: scripts/flash.ts),
+ * (firmware/espruino/interpreter, flashed as on a board: firmware/espruino/tools/flash.ts),
  * over TCP, every client write split at random byte boundaries a few ms
  * apart (so the board's receive.ts sees packets cut anywhere):
  * - two persistent QoS 1 subscribers, two publishers, 240 messages (QoS 1
@@ -20,10 +20,10 @@ import * as net from "node:net";
 import * as path from "node:path";
 import { test } from "uvu";
 import * as assert from "uvu/assert";
-import { CONNACK, PUBACK, PUBLISH, PUBREL, SUBACK } from "../../firmware/codec/constants";
-import { flash } from "../../scripts/flash";
-import { EspruinoConsole, openLink } from "../../scripts/lib/espruino-console";
-import { Board, startBoard } from "../../scripts/lib/espruino-process";
+import { CONNACK, PUBACK, PUBLISH, PUBREL, SUBACK } from "../../firmware/core/codec/constants";
+import { flash } from "../../firmware/espruino/tools/flash";
+import { EspruinoConsole, openLink } from "../../firmware/espruino/tools/console";
+import { Board, startBoard } from "../../firmware/espruino/tools/process";
 import { seededRandom } from "../../host-sim/sim";
 import { parserCut } from "../fuzz/targets";
 import { ackBytes, connectBytes, Packet, PacketDecoder, publishBytes, subscribeBytes } from "../support/sim-client";

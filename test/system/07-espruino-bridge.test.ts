@@ -17,9 +17,9 @@ import * as assert from "uvu/assert";
 import * as fs from "node:fs";
 import * as net from "node:net";
 import * as path from "node:path";
-import { flash } from "../../scripts/flash";
-import { EspruinoConsole, openLink } from "../../scripts/lib/espruino-console";
-import { Board, startBoard } from "../../scripts/lib/espruino-process";
+import { flash } from "../../firmware/espruino/tools/flash";
+import { EspruinoConsole, openLink } from "../../firmware/espruino/tools/console";
+import { Board, startBoard } from "../../firmware/espruino/tools/process";
 import { loadProfile } from "../../host-sim/config";
 import {
   canConnect, client, closeClient, freePort, haveMosquitto, LocalBroker, mosquittoUpstream, outageScenario, sleep, tmpDir, until,

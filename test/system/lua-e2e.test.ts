@@ -11,7 +11,7 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { test } from "uvu";
 import * as assert from "uvu/assert";
-import { checkLua, ensureLuaBuild, LuaBroker, startLuaBroker } from "../../scripts/sim-lua";
+import { checkLua, ensureLuaBuild, LuaBroker, startLuaBroker } from "../../firmware/nodemcu/tools/sim";
 import { formatPasswordLine, hashPassword } from "../../host-sim/password-file";
 import { barrier, connect, connectRefused, end, publish, subscribe, Tracker, withTimeout } from "../support/e2e-helpers";
 

@@ -15,9 +15,9 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { test } from "uvu";
 import * as assert from "uvu/assert";
-import { BROKER_51, BROKER_53 } from "../../scripts/build-lua";
-import { flashNodeMcu, NodeMcuError } from "../../scripts/flash-nodemcu";
-import { checkLua, ensureLuaBuild, SHIM, startLuaBroker } from "../../scripts/sim-lua";
+import { BROKER_51, BROKER_53 } from "../../firmware/nodemcu/tools/build";
+import { flashNodeMcu, NodeMcuError } from "../../firmware/nodemcu/tools/flash";
+import { checkLua, ensureLuaBuild, SHIM, startLuaBroker } from "../../firmware/nodemcu/tools/sim";
 import { connect, publish, subscribe, Tracker } from "../support/e2e-helpers";
 import { requireTool } from "../support/tools";
 

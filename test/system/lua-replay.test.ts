@@ -9,7 +9,7 @@
 import * as fs from "node:fs";
 import { test } from "uvu";
 import * as assert from "uvu/assert";
-import { checkLua, ensureLuaBuild, startLuaBroker } from "../../scripts/sim-lua";
+import { checkLua, ensureLuaBuild, startLuaBroker } from "../../firmware/nodemcu/tools/sim";
 import { Case, DEFAULT_CORPUS, DEVIATIONS, loadCases, Outcome, runCaseTcp } from "../support/replay";
 import { requireTool } from "../support/tools";
 

@@ -14,9 +14,9 @@ import * as assert from "uvu/assert";
 import { constants as perfConstants, PerformanceObserver, performance } from "node:perf_hooks";
 import * as v8 from "node:v8";
 import * as vm from "node:vm";
-import { Broker } from "../../firmware/broker/broker";
-import { encodePublishString } from "../../firmware/codec/encode";
-import { Bytes, Transport } from "../../firmware/platform";
+import { Broker } from "../../firmware/core/broker/broker";
+import { encodePublishString } from "../../firmware/core/codec/encode";
+import { Bytes, Transport } from "../../firmware/core/platform";
 import { nodePlatform } from "../../host-sim/platform";
 import { configWith, connectBytes, decodeAll, subscribeBytes } from "../support/sim-client";
 

@@ -6,11 +6,11 @@ import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { readFileSync } from "node:fs";
 import * as path from "node:path";
-import { Broker } from "../../firmware/broker/broker";
-import { Bridge, bridgeCount, bridgeMessages, bridgesNetwork, journalAdd, journalDone, readJournal, startBridges, tickBridge } from "../../firmware/bridge/bridge";
-import { BRIDGE_OUT, BridgeConfig } from "../../firmware/bridge/types";
-import { BoardProfile } from "../../firmware/profile";
-import { Link, LinkEvents, Storage } from "../../firmware/platform";
+import { Broker } from "../../firmware/core/broker/broker";
+import { Bridge, bridgeCount, bridgeMessages, bridgesNetwork, journalAdd, journalDone, readJournal, startBridges, tickBridge } from "../../firmware/core/bridge/bridge";
+import { BRIDGE_OUT, BridgeConfig } from "../../firmware/core/bridge/types";
+import { BoardProfile } from "../../firmware/core/profile";
+import { Link, LinkEvents, Storage } from "../../firmware/core/platform";
 import { defaultConfig } from "../../host-sim/config";
 import { nodePlatform } from "../../host-sim/platform";
 

@@ -15,16 +15,16 @@ import { test } from "uvu";
 import * as assert from "uvu/assert";
 import fc from "fast-check";
 import * as mqttPacket from "mqtt-packet";
-import { ERR_MALFORMED, ERR_NONE, PUBLISH, SUBACK_FAILURE } from "../../firmware/codec/constants";
-import { Decoded, decodeFrame, decodePacket } from "../../firmware/codec/decode";
+import { ERR_MALFORMED, ERR_NONE, PUBLISH, SUBACK_FAILURE } from "../../firmware/core/codec/constants";
+import { Decoded, decodeFrame, decodePacket } from "../../firmware/core/codec/decode";
 import {
   encodeConnect, encodePublish, encodePublishString, encodeSuback, encodeSubscribe, encodeUnsubscribe, publishSize,
-} from "../../firmware/codec/encode";
-import { PacketReader } from "../../firmware/codec/reader";
-import { validUtf8 } from "../../firmware/codec/utf8";
-import { Bytes } from "../../firmware/platform";
+} from "../../firmware/core/codec/encode";
+import { PacketReader } from "../../firmware/core/codec/reader";
+import { validUtf8 } from "../../firmware/core/codec/utf8";
+import { Bytes } from "../../firmware/core/platform";
 import { startSimBroker } from "../../host-sim/server";
-import { allSessions } from "../../firmware/session/registry";
+import { allSessions } from "../../firmware/core/session/registry";
 import {
   ackBytes, configWith, connectBytes, connectOptions, Packet, PacketDecoder, publishBytes, snapshot, subscribeBytes,
   unsubscribeBytes,

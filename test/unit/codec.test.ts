@@ -9,16 +9,16 @@ import * as assert from "uvu/assert";
 import {
   CONNACK, CONNECT, DISCONNECT, ERR_MALFORMED, ERR_NONE, ERR_TOO_LARGE, PINGREQ, PINGRESP, PUBACK, PUBCOMP,
   PUBLISH, PUBREC, PUBREL, SUBACK, SUBSCRIBE, UNSUBACK, UNSUBSCRIBE,
-} from "../../firmware/codec/constants";
-import { Decoded, decodeFrame, decodePacket, frameLength } from "../../firmware/codec/decode";
+} from "../../firmware/core/codec/constants";
+import { Decoded, decodeFrame, decodePacket, frameLength } from "../../firmware/core/codec/decode";
 import {
   encodeAck, encodeConnack, encodeConnect, encodeDisconnect, encodePingreq, encodePingresp, encodePublish,
   encodePublishString, encodeSuback, encodeSubscribe, encodeUnsuback, encodeUnsubscribe, publishPacketIdOffset,
   publishSize, remainingLengthSize, setDup, writeRemainingLength,
-} from "../../firmware/codec/encode";
-import { PacketReader, PacketSink } from "../../firmware/codec/reader";
-import { validUtf8 } from "../../firmware/codec/utf8";
-import { Bytes } from "../../firmware/platform";
+} from "../../firmware/core/codec/encode";
+import { PacketReader, PacketSink } from "../../firmware/core/codec/reader";
+import { validUtf8 } from "../../firmware/core/codec/utf8";
+import { Bytes } from "../../firmware/core/platform";
 import { connectOptions, decodeAll, Packet, snapshot, utf8 } from "../support/sim-client";
 
 const alloc = { bytes: (n: number) => new Uint8Array(n) };

@@ -4,17 +4,17 @@
  */
 import { test } from "uvu";
 import * as assert from "uvu/assert";
-import { buildEspruino } from "../../scripts/build-espruino";
-import { checkEspruinoSource } from "../../scripts/espruino-check";
-import { coldToFiles, splitColdFiles } from "../../scripts/espruino-cold-files";
-import { toGlobalScope } from "../../scripts/espruino-global-scope";
+import { buildEspruino } from "../../firmware/espruino/tools/build";
+import { checkEspruinoSource } from "../../firmware/espruino/tools/check";
+import { coldToFiles, splitColdFiles } from "../../firmware/espruino/tools/cold-files";
+import { toGlobalScope } from "../../firmware/espruino/tools/global-scope";
 import * as acorn from "acorn";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import * as ts from "typescript";
-import { MANGLE_CACHE } from "../../scripts/build-espruino";
-import { inlineProfile } from "../../scripts/espruino-inline-profile";
-import { boardLimits } from "../../scripts/flash";
+import { MANGLE_CACHE } from "../../firmware/espruino/tools/build";
+import { inlineProfile } from "../../firmware/espruino/tools/inline-profile";
+import { boardLimits } from "../../firmware/espruino/tools/flash";
 import { defaultConfig, loadProfile } from "../../host-sim/config";
 
 const ROOT = path.join(__dirname, "..", "..");
@@ -125,13 +125,13 @@ test("limits in the code: the board's bundle keeps no read of a limit, and no ot
     const name = mangled[field] || field;
     assert.not.match(code, new RegExp("\\.\\$?" + name.replace(/\$/g, "\\$") + "(?![\\w$])"), `${field} (.${name}) is still read`);
   }
-  // every declaration of a member named like a limit is the profile's (firmware/profile.ts)
+  // every declaration of a member named like a limit is the profile's (firmware/core/profile.ts)
   const elsewhere: string[] = [];
   const walkDir = (d: string) => {
     for (const e of fs.readdirSync(d, { withFileTypes: true })) {
       const p = path.join(d, e.name);
       if (e.isDirectory()) walkDir(p);
-      else if (e.name.endsWith(".ts") && !p.endsWith(path.join("firmware", "profile.ts"))) {
+      else if (e.name.endsWith(".ts") && !p.endsWith(path.join("firmware", "core", "profile.ts"))) {
         const sf = ts.createSourceFile(p, fs.readFileSync(p, "utf8"), ts.ScriptTarget.Latest, true);
         const visit = (n: ts.Node) => {
           if ((ts.isPropertySignature(n) || ts.isPropertyDeclaration(n) || ts.isPropertyAssignment(n) || ts.isShorthandPropertyAssignment(n)) &&

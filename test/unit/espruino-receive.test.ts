@@ -17,16 +17,16 @@
  */
 import { test } from "uvu";
 import * as assert from "uvu/assert";
-import { makePasswordEntry } from "../../firmware/auth/passwords";
+import { makePasswordEntry } from "../../firmware/core/auth/passwords";
 import {
   ACCESS_NONE, ACCESS_READ, ACCESS_READWRITE, ACCESS_WRITE, AclRule, AclTable, AuthConfig, PasswordEntry,
-} from "../../firmware/auth/types";
-import { Broker } from "../../firmware/broker/broker";
-import { routeKey } from "../../firmware/broker/route_cache";
-import { publishSys } from "../../firmware/broker/sys_tree";
-import { DISCONNECT, PINGREQ, PUBACK, PUBCOMP, PUBLISH, PUBREC, PUBREL } from "../../firmware/codec/constants";
+} from "../../firmware/core/auth/types";
+import { Broker } from "../../firmware/core/broker/broker";
+import { routeKey } from "../../firmware/core/broker/route_cache";
+import { publishSys } from "../../firmware/core/broker/sys_tree";
+import { DISCONNECT, PINGREQ, PUBACK, PUBCOMP, PUBLISH, PUBREC, PUBREL } from "../../firmware/core/codec/constants";
 import { receive, Receiver, streamed } from "../../firmware/espruino/receive";
-import { Bytes, Transport } from "../../firmware/platform";
+import { Bytes, Transport } from "../../firmware/core/platform";
 import { defaultConfig, loadProfile } from "../../host-sim/config";
 import { nodeHashes } from "../../host-sim/hashes";
 import { nodePlatform } from "../../host-sim/platform";

@@ -10,10 +10,10 @@ import { existsSync, readdirSync, readFileSync } from "node:fs";
 import * as path from "node:path";
 import { test } from "uvu";
 import * as assert from "uvu/assert";
-import { Broker } from "../../firmware/broker/broker";
-import { ERR_NONE } from "../../firmware/codec/constants";
-import { PacketSink } from "../../firmware/codec/reader";
-import { Bytes } from "../../firmware/platform";
+import { Broker } from "../../firmware/core/broker/broker";
+import { ERR_NONE } from "../../firmware/core/codec/constants";
+import { PacketSink } from "../../firmware/core/codec/reader";
+import { Bytes } from "../../firmware/core/platform";
 import { seeds } from "../fuzz/engine";
 import {
   coreReader, Framer, FramerFactory, fuzzConnection, fuzzConnectionReceive, fuzzParser, NETWORK_TARGETS, parserCut, TARGETS,

@@ -2,7 +2,7 @@
  * The NodeMCU build inside the reference Lua 5.1 and 5.3 interpreters
  * compiled to WebAssembly (lua-wasm-bindings, from npm: nothing to install),
  * with NodeMCU's modules simulated from the JavaScript side
- * (scripts/lua/nodemcu_vm.lua): no sockets, a clock the test moves.
+ * (firmware/nodemcu/tools/nodemcu_vm.lua): no sockets, a clock the test moves.
  * - the differential vectors (test/lua/vectors.ts) agree with Node byte for byte;
  * - the mosquitto message-sequence corpus passes on the nodemcu-esp8266
  *   profile, whole writes and every write split into single bytes;
@@ -15,14 +15,14 @@
 import * as fs from "node:fs";
 import { test } from "uvu";
 import * as assert from "uvu/assert";
-import { encodePublishString, encodeSubscribe } from "../../firmware/codec/encode";
-import { BrokerConfig } from "../../firmware/config";
+import { encodePublishString, encodeSubscribe } from "../../firmware/core/codec/encode";
+import { BrokerConfig } from "../../firmware/core/config";
 import { defaultConfig, loadProfile } from "../../host-sim/config";
 import { bytesToHex } from "../../host-sim/sim";
-import { BROKER_51, VECTORS_51, VECTORS_53 } from "../../scripts/build-lua";
-import { GOAL_IDLE_KB, GOAL_LOADED_KB, measureWasm } from "../../scripts/lua-memory";
+import { BROKER_51, VECTORS_51, VECTORS_53 } from "../../firmware/nodemcu/tools/build";
+import { GOAL_IDLE_KB, GOAL_LOADED_KB, measureWasm } from "../../firmware/nodemcu/tools/memory";
 import { run as runVectors } from "../lua/vectors";
-import { brokerVm, LuaVm, runCaseVm, startVmBroker, VmBroker, VmSocket } from "../support/lua-vm";
+import { brokerVm, LuaVm, runCaseVm, startVmBroker, VmBroker, VmSocket } from "../../firmware/nodemcu/tools/lua-vm";
 import { connectBytes, DEVIATIONS, loadCases, publishBytes } from "../support/replay";
 
 const VERSIONS = ["5.1", "5.3"] as const;

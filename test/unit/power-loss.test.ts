@@ -11,15 +11,15 @@
 import * as fc from "fast-check";
 import { test } from "uvu";
 import * as assert from "uvu/assert";
-import { Broker } from "../../firmware/broker/broker";
-import { BrokerConfig } from "../../firmware/config";
-import { restoreState, serializeState, validState } from "../../firmware/session/persist";
+import { Broker } from "../../firmware/core/broker/broker";
+import { BrokerConfig } from "../../firmware/core/config";
+import { restoreState, serializeState, validState } from "../../firmware/core/session/persist";
 import { nodePlatform } from "../../host-sim/platform";
 import { attachPersistence, PersistFs, STATE_FILE } from "../../host-sim/persistence";
 import { SimNetwork, SimClock } from "../../host-sim/sim";
 import { Crash, CrashFs, Image } from "../support/crash-fs";
 import { configWith, PUBREC, SimClient, startSim } from "../support/sim-client";
-import { allSessions } from "../../firmware/session/registry";
+import { allSessions } from "../../firmware/core/session/registry";
 
 const FOLDER = "/vdisk";
 const FILE = FOLDER + "/" + STATE_FILE;

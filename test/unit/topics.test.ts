@@ -1,12 +1,12 @@
 import { test } from "uvu";
 import * as assert from "uvu/assert";
 import fc from "fast-check";
-import { filterMatchesBytes, filterMatchesString } from "../../firmware/topics/match";
-import { ADD_FULL, ADD_NEW, ADD_REPLACED, Subscriber, TopicTable } from "../../firmware/topics/table";
-import { text } from "../../firmware/codec/text";
-import { countLevels, validTopicFilter, validTopicName } from "../../firmware/topics/validate";
-import { SubscriptionList } from "../../firmware/topics/list";
-import { Broker } from "../../firmware/broker/broker";
+import { filterMatchesBytes, filterMatchesString } from "../../firmware/core/topics/match";
+import { ADD_FULL, ADD_NEW, ADD_REPLACED, Subscriber, TopicTable } from "../../firmware/core/topics/table";
+import { text } from "../../firmware/core/codec/text";
+import { countLevels, validTopicFilter, validTopicName } from "../../firmware/core/topics/validate";
+import { SubscriptionList } from "../../firmware/core/topics/list";
+import { Broker } from "../../firmware/core/broker/broker";
 import { defaultConfig, loadProfile } from "../../host-sim/config";
 import { nodePlatform } from "../../host-sim/platform";
 

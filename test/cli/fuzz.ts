@@ -34,7 +34,7 @@ const { createInstrumenter } = require("istanbul-lib-instrument") as {
   createInstrumenter(o: object): { instrumentSync(code: string, file: string): string };
 };
 
-const ROOT = path.join(__dirname, "..");
+const ROOT = path.join(__dirname, "..", "..");
 const CORPUS = path.join(ROOT, "test", "fuzz", "corpus");
 const FINDINGS = path.join(ROOT, "test", "fuzz", "findings");
 
@@ -59,7 +59,7 @@ async function mainNet(): Promise<number> {
     console.error(`fuzz: --net takes tcp or receive, not "${netArg}"`);
     return 2;
   }
-  const { runNetworkFuzz } = await import("../test/fuzz/net-runner");
+  const { runNetworkFuzz } = await import("../fuzz/net-runner");
   console.log(`fuzz over ${netArg === "tcp" ? "real TCP (127.0.0.1, host-sim/tcp.ts)" : "the Espruino receive path"}: corpus, then mutations for ${minutes} min, seed ${seed}`);
   let findings = 0;
   const r = await runNetworkFuzz({

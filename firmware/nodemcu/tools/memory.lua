@@ -8,7 +8,7 @@
 --   4. after 10,000 messages (QoS 0, 1 and 2, acknowledged by the clients),
 --      sampled every 1,000: the heap must not grow.
 -- Run standalone: lua5.1 memory.lua BROKER.lua nodemcu_vm.lua CONFIG.lua
--- (scripts/lua-memory.ts does, and runs it in the WebAssembly VMs too, where
+-- (firmware/nodemcu/tools/memory.ts does, and runs it in the WebAssembly VMs too, where
 -- VM, MQTT and MEMORY_CONFIG are set before this file runs). Returns, and
 -- standalone prints, "key=value" lines.
 

@@ -10,7 +10,7 @@ export interface BoardProfile {
   /**
    * A board's network stack has a fixed number of sockets, and a bridge's
    * link to its remote takes one a client would have: with a bridge
-   * configured, maxClients is at most this (scripts/flash.ts). Absent: no
+   * configured, maxClients is at most this (firmware/espruino/tools/flash.ts). Absent: no
    * such bound (the desktop).
    */
   maxClientsWithBridge?: number;

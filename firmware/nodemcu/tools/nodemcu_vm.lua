@@ -1,7 +1,7 @@
 -- NodeMCU's net, tmr, node, file and wifi modules with no sockets and no
--- real clock, for a Lua VM driven from JavaScript (test/support/lua-vm.ts
+-- real clock, for a Lua VM driven from JavaScript (firmware/nodemcu/tools/lua-vm.ts
 -- runs it inside the reference Lua 5.1 and 5.3 compiled to WebAssembly) or
--- from a Lua script (scripts/lua/memory.lua). The host moves bytes in and
+-- from a Lua script (firmware/nodemcu/tools/memory.lua). The host moves bytes in and
 -- out through the global `vm`, as hex strings (binary-safe across the
 -- WebAssembly boundary), and moves the clock forward itself.
 --

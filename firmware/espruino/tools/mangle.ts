@@ -36,7 +36,7 @@ export function coreMemberNames(root: string): string[] {
     for (const e of fs.readdirSync(d, { withFileTypes: true })) {
       const p = path.join(d, e.name);
       if (e.isDirectory()) {
-        if (e.name !== "nodemcu") walkDir(p);
+        if (e.name !== "nodemcu" && e.name !== "tools") walkDir(p);
       } else if (e.name.endsWith(".ts")) files.push(p);
     }
   };

@@ -5,19 +5,19 @@
  * The NodeMCU build (dist/lua/broker.lua, broker53.lua on lua5.3) on the
  * desktop: a folder plays the board's flash (broker.lua, init.lua and
  * config.lua, as `npm run flash:nodemcu` would write them), and the
- * interpreter boots it through scripts/lua/nodemcu_shim.lua, NodeMCU's
+ * interpreter boots it through firmware/nodemcu/tools/nodemcu_shim.lua, NodeMCU's
  * modules on luasocket. --port 0 takes a free port (printed).
  */
 import { ChildProcess, spawn, spawnSync } from "node:child_process";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
-import { BROKER_51, brokerFor, buildLua, INIT_LUA } from "./build-lua";
-import { loadProfile } from "../host-sim/config";
-import { configLua } from "./lib/nodemcu-config";
+import { BROKER_51, brokerFor, buildLua, INIT_LUA } from "./build";
+import { loadProfile } from "../../../host-sim/config";
+import { configLua } from "./config";
 
-const ROOT = path.join(__dirname, "..");
-export const SHIM = path.join(ROOT, "scripts", "lua", "nodemcu_shim.lua");
+const ROOT = path.join(__dirname, "..", "..", "..");
+export const SHIM = path.join(__dirname, "nodemcu_shim.lua");
 
 /** Interpreters the shim runs on, with the Debian package for each. */
 export const INTERPRETERS: { [cmd: string]: string } = { "lua5.1": "lua5.1", "lua5.3": "lua5.3", luajit: "luajit" };

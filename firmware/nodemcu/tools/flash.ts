@@ -18,9 +18,9 @@
  * (an ESP32 can).
  */
 import * as fs from "node:fs";
-import { BROKER_51, BROKER_53, buildLua, INIT_LUA } from "./build-lua";
-import { Link, openLink } from "./lib/espruino-console";
-import { configLua } from "./lib/nodemcu-config";
+import { BROKER_51, BROKER_53, buildLua, INIT_LUA } from "./build";
+import { Link, openLink } from "../../espruino/tools/console";
+import { configLua } from "./config";
 
 export const WIFI_PASSWORD_ENV = "MQTT_WIFI_PASSWORD";
 /** NodeMCU's console reads at most 255 characters a line (LUA_MAXINPUT 256). */
@@ -241,7 +241,7 @@ async function askPassword(ssid: string): Promise<string> {
   const fromEnv = process.env[WIFI_PASSWORD_ENV];
   if (fromEnv !== undefined) return fromEnv;
   if (!process.stdin.isTTY) return "";
-  const { promptTty } = await import("../host-sim/passwd-cli");
+  const { promptTty } = await import("../../../host-sim/passwd-cli");
   return promptTty(`Wi-Fi password for ${ssid}: `) ?? "";
 }
 

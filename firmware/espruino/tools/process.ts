@@ -11,7 +11,7 @@ import * as net from "node:net";
 import * as os from "node:os";
 import * as path from "node:path";
 
-export const DEFAULT_ESPRUINO = path.join(__dirname, "..", "..", "firmware", "espruino", "interpreter", "espruino");
+export const DEFAULT_ESPRUINO = path.join(__dirname, "..", "interpreter", "espruino");
 export const TELNET_PORT = 2323;
 
 export function espruinoPath(): string {

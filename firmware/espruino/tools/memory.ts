@@ -13,10 +13,10 @@
  */
 import * as net from "node:net";
 import mqtt from "mqtt";
-import { encodeConnect } from "../firmware/codec/encode";
+import { encodeConnect } from "../../core/codec/encode";
 import { flash } from "./flash";
-import { EspruinoConsole, openLink } from "./lib/espruino-console";
-import { startBoard } from "./lib/espruino-process";
+import { EspruinoConsole, openLink } from "./console";
+import { startBoard } from "./process";
 
 export interface EspruinoMemory {
   total: number;

@@ -5,8 +5,8 @@
  * against any broker already listening on 127.0.0.1:PORT (ours on a board,
  * mosquitto, another). Prints each failure and "N passed, M failed".
  */
-import { defaultConfig, loadProfile } from "../host-sim/config";
-import { cleanUpAfter, DEFAULT_CORPUS, DEVIATIONS, loadCases, Outcome, runCaseSim, runCaseTcp } from "../test/support/replay";
+import { defaultConfig, loadProfile } from "../../host-sim/config";
+import { cleanUpAfter, DEFAULT_CORPUS, DEVIATIONS, loadCases, Outcome, runCaseSim, runCaseTcp } from "../support/replay";
 
 async function main(argv: string[]): Promise<number> {
   let dir = DEFAULT_CORPUS;

@@ -6,10 +6,10 @@
  * non-zero if any test failed. With --mqtt it then flashes the broker and
  * drives MQTT.js clients at the board's address.
  */
-import { buildEspruino } from "./build-espruino";
-import { splitColdFiles } from "./espruino-cold-files";
+import { buildEspruino } from "./build";
+import { splitColdFiles } from "./cold-files";
 import { flash, FlashOptions } from "./flash";
-import { ConsoleError, EspruinoConsole, openLink } from "./lib/espruino-console";
+import { ConsoleError, EspruinoConsole, openLink } from "./console";
 
 export const SELFTEST_FILE = "mqttest.js";
 

@@ -5,10 +5,10 @@
  * configuration (board profile, listeners, auth, persistence), the Wi-Fi
  * set-up and whether connection lines are printed.
  */
-import { BrokerConfig } from "../../firmware/config";
-import { PROFILE_FIELDS } from "../../firmware/profile";
-import { ConfigError, defaultConfig, loadConfig, loadProfile } from "../../host-sim/config";
-import { refuseBoardBridges } from "../../host-sim/bridge-host";
+import { BrokerConfig } from "../../core/config";
+import { PROFILE_FIELDS } from "../../core/profile";
+import { ConfigError, defaultConfig, loadConfig, loadProfile } from "../../../host-sim/config";
+import { refuseBoardBridges } from "../../../host-sim/bridge-host";
 
 export interface NodeMcuConfigOptions {
   /** Board profile name (boards/NAME.json) or path. */

@@ -24,7 +24,7 @@ import { text } from "../codec/text";
  * topics bring from the remote is published locally and never sent back
  * out over the bridge it came from (try_private tells the remote the same).
  *
- * On the board all of it is cold code (scripts/build-espruino.ts): a broker
+ * On the board all of it is cold code (firmware/espruino/tools/build.ts): a broker
  * without a bridge holds none of it, and one with a bridge loads each part
  * from Storage for the event it handles.
  */

@@ -1,21 +1,21 @@
 /**
  * The reference Lua 5.1 and 5.3 interpreters compiled to WebAssembly
  * (lua-wasm-bindings, from npm: no Debian package needed), with NodeMCU's
- * modules provided from the JavaScript side by scripts/lua/nodemcu_vm.lua: a
+ * modules provided from the JavaScript side by firmware/nodemcu/tools/nodemcu_vm.lua: a
  * simulated net module that the host feeds bytes into and takes bytes out
  * of, a clock the host moves. Values cross the boundary as strings, bytes as
  * hex.
  */
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { brokerFor, VECTORS_51, VECTORS_53 } from "../../scripts/build-lua";
-import { toLua } from "../../scripts/lib/nodemcu-config";
-import { BrokerConfig } from "../../firmware/config";
-import { Case, connectBytes, Outcome, runCaseOn } from "./replay";
-import { bytesToHex, hexToBytes } from "../../host-sim/sim";
+import { brokerFor, VECTORS_51, VECTORS_53 } from "./build";
+import { toLua } from "./config";
+import { BrokerConfig } from "../../core/config";
+import { Case, connectBytes, Outcome, runCaseOn } from "../../../test/support/replay";
+import { bytesToHex, hexToBytes } from "../../../host-sim/sim";
 
-const ROOT = path.join(__dirname, "..", "..");
-export const VM_MODULES = path.join(ROOT, "scripts", "lua", "nodemcu_vm.lua");
+const ROOT = path.join(__dirname, "..", "..", "..");
+export const VM_MODULES = path.join(__dirname, "nodemcu_vm.lua");
 
 type Bindings = typeof import("lua-wasm-bindings/dist/lua.51");
 

@@ -81,7 +81,7 @@ export class Broker implements PacketHandler {
   /** What the readers of connections that have not finished CONNECT hold, together (maxConnectingBytes). */
   connectingBytes = 0;
   /*
-   * Set only when a bridge is configured (firmware/bridge/bridge.ts): routePublish hands it every
+   * Set only when a bridge is configured (firmware/core/bridge/bridge.ts): routePublish hands it every
    * message, with bridgeRetain the publish's retain flag and bridgeFrom the bridge it came in over.
    * Declared, not initialised: without a bridge a board holds no such properties at all.
    */

@@ -4,7 +4,7 @@
  * - dist/lua/broker.lua   Lua 5.1 (NodeMCU on the ESP8266; LuaJIT runs it too)
  * - dist/lua/broker53.lua Lua 5.3 (NodeMCU on the ESP32; the 5.1 file lacks
  *   nothing there, but 5.3 has `goto` for `continue`, which is smaller)
- * - dist/lua/init.lua     what NodeMCU runs at boot (scripts/lua/init.lua)
+ * - dist/lua/init.lua     what NodeMCU runs at boot (firmware/nodemcu/init.lua)
  * - .build/lua/vectors51.lua, vectors53.lua: the differential harness
  *   (test/lua/vectors.ts) for test/unit/lua-wasm.test.ts
  * and checks that every file of the core (firmware/, Espruino's adapter
@@ -18,7 +18,7 @@ import * as path from "node:path";
 import * as ts from "typescript";
 import * as tstl from "typescript-to-lua";
 
-const ROOT = path.join(__dirname, "..");
+const ROOT = path.join(__dirname, "..", "..", "..");
 const CONFIG = path.join(ROOT, "tsconfig.lua.json");
 export const LUA_DIST = path.join(ROOT, "dist", "lua");
 export const LUA_BUILD = path.join(ROOT, ".build", "lua");
@@ -90,7 +90,7 @@ function coreFiles(): string[] {
     for (const name of fs.readdirSync(dir).sort()) {
       const p = path.join(dir, name);
       if (fs.statSync(p).isDirectory()) {
-        if (name !== "espruino") walk(p);
+        if (name !== "espruino" && name !== "tools") walk(p);
       } else if (name.endsWith(".ts")) out.push(p);
     }
   };
@@ -154,7 +154,7 @@ export function buildLua(opts: { quiet?: boolean } = {}): LuaBuild {
     put(target === "5.1" ? BROKER_51 : BROKER_53, header(target) + compact(broker));
     put(target === "5.1" ? VECTORS_51 : VECTORS_53, compact(harness));
   }
-  put(INIT_LUA, fs.readFileSync(path.join(ROOT, "scripts", "lua", "init.lua"), "utf8"));
+  put(INIT_LUA, fs.readFileSync(path.join(__dirname, "..", "init.lua"), "utf8"));
   if (!opts.quiet) {
     for (const f of written) console.log(`${f.name}: ${f.bytes} bytes`);
     console.log(`core: ${n} files translate for Lua 5.1 and 5.3 without a diagnostic`);

@@ -8,16 +8,16 @@
  * into the broker and prints where the broker listens.
  */
 import * as fs from "node:fs";
-import { BrokerConfig } from "../firmware/config";
-import { LIMITS_FILE } from "../firmware/espruino/selftest";
-import { BoardProfile } from "../firmware/profile";
-import { ConfigError, defaultConfig, loadConfig, loadProfile } from "../host-sim/config";
-import { boardBridges } from "../host-sim/bridge-host";
-import { promptTty } from "../host-sim/passwd-cli";
-import { buildEspruino, MANGLE_CACHE } from "./build-espruino";
-import { renameKeys } from "./espruino-mangle";
-import { ConsoleError, EspruinoConsole, openLink } from "./lib/espruino-console";
-import { splitColdFiles } from "./espruino-cold-files";
+import { BrokerConfig } from "../../core/config";
+import { LIMITS_FILE } from "../selftest/suite";
+import { BoardProfile } from "../../core/profile";
+import { ConfigError, defaultConfig, loadConfig, loadProfile } from "../../../host-sim/config";
+import { boardBridges } from "../../../host-sim/bridge-host";
+import { promptTty } from "../../../host-sim/passwd-cli";
+import { buildEspruino, MANGLE_CACHE } from "./build";
+import { renameKeys } from "./mangle";
+import { ConsoleError, EspruinoConsole, openLink } from "./console";
+import { splitColdFiles } from "./cold-files";
 
 export const WIFI_PASSWORD_ENV = "MQTT_WIFI_PASSWORD";
 

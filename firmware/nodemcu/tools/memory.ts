@@ -1,10 +1,10 @@
 /**
- * `npx tsx scripts/lua-memory.ts [--lua wasm5.1,wasm5.3,lua5.1,lua5.3,luajit] [--board nodemcu-esp8266] [--json]`
+ * `npx tsx firmware/nodemcu/tools/memory.ts [--lua wasm5.1,wasm5.3,lua5.1,lua5.3,luajit] [--board nodemcu-esp8266] [--json]`
  * (also what `npm run bench:memory` can call for the NodeMCU build)
  *
  * The NodeMCU broker's Lua heap, collectgarbage("count") after a full
  * collection: idle, with 5 clients x 4 subscriptions + 8 retained messages,
- * and across 10,000 messages (scripts/lua/memory.lua on NodeMCU's simulated
+ * and across 10,000 messages (firmware/nodemcu/tools/memory.lua on NodeMCU's simulated
  * modules). The broker's figures exclude its code, which a board keeps in
  * the Lua Flash Store. The WebAssembly interpreters (wasm5.1, wasm5.3) are
  * 32-bit builds like the ESP8266 and ESP32; Debian's are 64-bit, so their
@@ -14,13 +14,13 @@ import { spawnSync } from "node:child_process";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
-import { brokerFor } from "./build-lua";
-import { configLua } from "./lib/nodemcu-config";
-import { ensureLuaBuild } from "./sim-lua";
+import { brokerFor } from "./build";
+import { configLua } from "./config";
+import { ensureLuaBuild } from "./sim";
 
-const ROOT = path.join(__dirname, "..");
-export const MEMORY_LUA = path.join(ROOT, "scripts", "lua", "memory.lua");
-const VM_LUA = path.join(ROOT, "scripts", "lua", "nodemcu_vm.lua");
+const ROOT = path.join(__dirname, "..", "..", "..");
+export const MEMORY_LUA = path.join(__dirname, "memory.lua");
+const VM_LUA = path.join(__dirname, "nodemcu_vm.lua");
 
 export const GOAL_IDLE_KB = 24;
 export const GOAL_LOADED_KB = 32;
@@ -74,7 +74,7 @@ function configText(board: string): string {
 export function measureWasm(version: "5.1" | "5.3", board = "nodemcu-esp8266"): MemoryReport {
   // imported here: the test helper pulls in the WebAssembly bindings only when asked
   // eslint-disable-next-line @typescript-eslint/no-var-requires
-  const { LuaVm } = require("../test/support/lua-vm") as typeof import("../test/support/lua-vm");
+  const { LuaVm } = require("./lua-vm") as typeof import("./lua-vm");
   const vm = new LuaVm(version);
   try {
     vm.load("VM", VM_LUA);

@@ -15,9 +15,9 @@
  * (S real seconds an episode: keep it small, e.g. --sim-seconds 5
  * --clients 60; the seed fixes the script, not the timing).
  */
-import { loadFigures } from "../test/support/load";
-import { formatReport, runSoak, runSoakOn, SoakOptions, SoakReport, soakNetReceive } from "../test/support/soak";
-import { runSoakTcp } from "../test/support/soak-tcp";
+import { loadFigures } from "../support/load";
+import { formatReport, runSoak, runSoakOn, SoakOptions, SoakReport, soakNetReceive } from "../support/soak";
+import { runSoakTcp } from "../support/soak-tcp";
 
 function arg(name: string, fallback: number): number {
   const i = process.argv.indexOf("--" + name);

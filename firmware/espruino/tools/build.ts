@@ -2,20 +2,20 @@
  * `npm run build`: the core plus the Espruino adapter as one ES5 file,
  * dist/espruino/broker.js: esbuild bundles the TypeScript flat and minifies
  * it, TypeScript lowers the bundle to ES5, and the result is checked for
- * constructs Espruino rejects (scripts/espruino-check.ts).
+ * constructs Espruino rejects (check.ts).
  */
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { buildSync, transformSync } from "esbuild";
 import * as ts from "typescript";
-import { ColdReport, dropUnused, inlineConstants, moveColdCode } from "./espruino-shrink";
-import { COLD_FILE_PREFIX, coldToFiles, SELFTEST_COLD_PREFIX } from "./espruino-cold-files";
-import { checkEspruinoSource } from "./espruino-check";
-import { toGlobalScope } from "./espruino-global-scope";
-import { mangleRegExp } from "./espruino-mangle";
-import { inlineProfile } from "./espruino-inline-profile";
+import { ColdReport, dropUnused, inlineConstants, moveColdCode } from "./shrink";
+import { COLD_FILE_PREFIX, coldToFiles, SELFTEST_COLD_PREFIX } from "./cold-files";
+import { checkEspruinoSource } from "./check";
+import { toGlobalScope } from "./global-scope";
+import { mangleRegExp } from "./mangle";
+import { inlineProfile } from "./inline-profile";
 
-const ROOT = path.join(__dirname, "..");
+const ROOT = path.join(__dirname, "..", "..", "..");
 export const BUNDLE = path.join(ROOT, "dist", "espruino", "broker.js");
 export const SELFTEST_BUNDLE = path.join(ROOT, "dist", "espruino", "selftest.js");
 /** How the build renamed properties: flash.ts renames mqtt.json the same way. */
@@ -48,7 +48,7 @@ export interface BuildOptions {
  * measured). Nor is code cold that makes closures which live on (start,
  * installText): a closure made in a cold file keeps that evaluation's scope,
  * which cost installText's five 31 JsVars more than resident.
- * What only they use goes cold with them (scripts/espruino-cold.ts).
+ * What only they use goes cold with them (shrink.ts).
  */
 const COLD_ROOTS = [
   // in the order of the factory's cases, which Espruino reaches by reading past every case
@@ -67,7 +67,7 @@ const COLD_ROOTS = [
   "encodePublish",
   "errorName", "publishWill", "guardTick", "publishSys", "serializeState", "validState", "restoreState",
   "newSubscriptionIndex",
-  // a bridge (firmware/bridge/bridge.ts), all of it: each event loads what it runs. Every function
+  // a bridge (firmware/core/bridge/bridge.ts), all of it: each event loads what it runs. Every function
   // that hands out a closure which lives on (the broker's hook, a link's events, the journal, the
   // socket) is a root of its own, so that what it keeps alive is itself alone
   "startBridges", "tickBridges", "bridgesNetwork", "bridgeOut", "outHook", "linkEvents", "linkOpened", "linkData",
@@ -87,7 +87,7 @@ export function buildEspruino(opts: BuildOptions = {}): string {
   // 1. bundle flat from TypeScript: esbuild inlines constants across modules
   //    (each one left would be a JsVar) and shortens property names
   const bundled = buildSync({
-    entryPoints: [path.join(ROOT, "firmware", "espruino", selftest ? "selftest-run.ts" : "boot.ts")],
+    entryPoints: [path.join(ROOT, "firmware", "espruino", selftest ? path.join("selftest", "run.ts") : "boot.ts")],
     bundle: true,
     format: "iife",
     target: "es2015",
@@ -99,7 +99,7 @@ export function buildEspruino(opts: BuildOptions = {}): string {
     logLevel: "error",
     mangleProps: mangleRegExp(ROOT),
     mangleCache: cache,
-    // the board's own choices (firmware/topics/choose.ts)
+    // the board's own choices (firmware/core/topics/choose.ts)
     define: { BOARD_BUILD: "true" },
   });
   fs.writeFileSync(MANGLE_CACHE, JSON.stringify(bundled.mangleCache, null, 1));

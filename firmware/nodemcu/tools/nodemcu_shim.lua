@@ -1,7 +1,7 @@
 -- NodeMCU's net, tmr, node, file and wifi modules on luasocket (Debian's
 -- lua-socket), and crypto.hash("sha256") in plain Lua, so the NodeMCU broker
 -- runs on the desktop under lua5.1, lua5.3 or luajit: `npm run sim:lua`
--- starts it (scripts/sim-lua.ts). The current
+-- starts it (firmware/nodemcu/tools/sim.ts). The current
 -- directory plays the flash file system: the shim runs init.lua from it as a
 -- board does at boot, and `file` reads and writes there.
 --

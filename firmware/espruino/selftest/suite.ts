@@ -4,19 +4,19 @@
  * bytes instead of a network. Prints one line per test ("ok N name" or
  * "not ok N name: why") and a summary line the host reads back.
  */
-import { Broker } from "../broker/broker";
-import { BrokerConfig } from "../config";
-import { encodeConnect, encodePublishString, encodeSubscribe, remainingLengthSize, writeRemainingLength } from "../codec/encode";
-import { validUtf8 } from "../codec/utf8";
-import { PacketReader, PacketSink } from "../codec/reader";
-import { Bytes, Transport } from "../platform";
-import { filterMatchesString, matching } from "../topics/match";
-import { validTopicFilter } from "../topics/validate";
-import { flashJournal } from "./journal";
+import { Broker } from "../../core/broker/broker";
+import { BrokerConfig } from "../../core/config";
+import { encodeConnect, encodePublishString, encodeSubscribe, remainingLengthSize, writeRemainingLength } from "../../core/codec/encode";
+import { validUtf8 } from "../../core/codec/utf8";
+import { PacketReader, PacketSink } from "../../core/codec/reader";
+import { Bytes, Transport } from "../../core/platform";
+import { filterMatchesString, matching } from "../../core/topics/match";
+import { validTopicFilter } from "../../core/topics/validate";
+import { flashJournal } from "../journal";
 
 /**
- * Storage file with the limits the flashed broker was built with (scripts/flash.ts writes it): its
- * mqtt.json has none, and this suite, built without them, reads them from here (selftest-run.ts).
+ * Storage file with the limits the flashed broker was built with (firmware/espruino/tools/flash.ts writes it): its
+ * mqtt.json has none, and this suite, built without them, reads them from here (selftest/run.ts).
  */
 export const LIMITS_FILE = "mqtt.lim";
 
