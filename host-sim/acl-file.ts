@@ -1,6 +1,6 @@
 import { readFileSync } from "node:fs";
 import { ACCESS_NONE, ACCESS_READ, ACCESS_READWRITE, ACCESS_WRITE, AclRule, AclTable } from "../firmware/core/auth/types";
-import { ConfigError } from "./config";
+import { ConfigError } from "./config-error";
 import { toBinary } from "./password-file";
 
 /**

@@ -6,7 +6,7 @@ import { Broker } from "../firmware/core/broker/broker";
 import { Bridge, startBridges, stopBridges, tickBridges } from "../firmware/core/bridge/bridge";
 import { BridgeConfig } from "../firmware/core/bridge/types";
 import { BrokerConfig } from "../firmware/core/config";
-import { ConfigError } from "./config";
+import { ConfigError } from "./config-error";
 import { Bytes, Link, LinkEvents, Storage } from "../firmware/core/platform";
 
 /**

@@ -7,25 +7,15 @@ import { parseAclFile } from "./acl-file";
 import { BRIDGE_BOTH, BRIDGE_IN, BRIDGE_OUT, BridgeAddress } from "../firmware/core/bridge/types";
 import type { HostBridge } from "./bridge-host";
 import { parsePasswordFile } from "./password-file";
+import { ConfigError } from "./config-error";
+
+export { ConfigError };
 
 /**
  * The desktop's configuration: the part of mosquitto.conf this broker
  * understands, read once at start (like mosquitto's conf.c), and the board
  * profiles in boards/*.json.
  */
-
-/**
- * A configuration mistake. The message says where: `FILE:LINE: what is wrong`.
- * password-file.ts and acl-file.ts throw it too; they import it from here
- * while this file imports them, a cycle that is safe because the class is
- * only used inside functions, never while the modules load.
- */
-export class ConfigError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = "ConfigError";
-  }
-}
 
 /** TLS on one listener (mosquitto's per-listener certfile, keyfile, cafile, require_certificate). */
 export interface TlsOptions {

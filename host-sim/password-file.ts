@@ -2,7 +2,7 @@ import { randomBytes } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { makePasswordEntry } from "../firmware/core/auth/passwords";
 import { PasswordEntry } from "../firmware/core/auth/types";
-import { ConfigError } from "./config";
+import { ConfigError } from "./config-error";
 import { nodeHashes } from "./hashes";
 
 /**

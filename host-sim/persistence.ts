@@ -2,7 +2,7 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import { Broker } from "../firmware/core/broker/broker";
 import { BrokerConfig } from "../firmware/core/config";
-import { restoreState, serializeState } from "../firmware/core/session/persist";
+import { restoreState, serializeState } from "../firmware/core/persist/snapshot";
 
 export const STATE_FILE = "esp-mqtt-broker.db";
 

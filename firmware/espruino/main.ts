@@ -15,7 +15,7 @@ import { Connection } from "../core/broker/connection";
 import { publishSys } from "../core/broker/sys_tree";
 import { BrokerConfig } from "../core/config";
 import { Bytes, Transport } from "../core/platform";
-import { restoreState, serializeState, validState } from "../core/session/persist";
+import { restoreState, serializeState, validState } from "../core/persist/snapshot";
 import { bridgesNetwork, journalCompactAt, startBridges, tickBridges } from "../core/bridge/bridge";
 import { flashJournal } from "./journal";
 import { netConnect } from "./link";

@@ -9,8 +9,9 @@
  */
 import type { Broker } from "../core/broker/broker";
 import { CLOSED, CONNECTED, Connection } from "../core/broker/connection";
-import { StoredMessage } from "../core/broker/message";
-import { Route, routedRaw } from "../core/broker/route_cache";
+import { StoredMessage } from "../core/message";
+import { routedRaw } from "../core/broker/route_cache";
+import { Route } from "../core/broker/state";
 import { CONNECT } from "../core/codec/constants";
 import { text } from "../core/codec/text";
 import { Bytes } from "../core/platform";

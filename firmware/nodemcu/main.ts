@@ -22,7 +22,7 @@ import { publishSys } from "../core/broker/sys_tree";
 import { BrokerConfig } from "../core/config";
 import { Bytes, Platform, Storage, Transport } from "../core/platform";
 import { sendQueueHardLimit } from "../core/profile";
-import { restoreState, serializeState, validState } from "../core/session/persist";
+import { restoreState, serializeState, validState } from "../core/persist/snapshot";
 import {
   FileModule, LuaStringLib, LuaTableLib, NetModule, NetServer, NetSocket, NodeModule, Timer, TmrModule,
 } from "./nodemcu";
@@ -584,10 +584,4 @@ export function stop(): void {
 /** The running broker (console and tests). */
 export function broker(): Broker | undefined {
   return running !== undefined ? running.broker : undefined;
-}
-
-/** Lua heap in use, KB after a full collection (memory reports). */
-export function heapKb(): number {
-  collectgarbage("collect");
-  return collectgarbage("count");
 }

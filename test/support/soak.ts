@@ -37,7 +37,7 @@ import {
 import { Broker } from "../../firmware/core/broker/broker";
 import { BrokerConfig } from "../../firmware/core/config";
 import { BoardProfile } from "../../firmware/core/profile";
-import { restoreState, serializeState } from "../../firmware/core/session/persist";
+import { restoreState, serializeState } from "../../firmware/core/persist/snapshot";
 import { defaultConfig, loadProfile } from "../../host-sim/config";
 import { Transport } from "../../firmware/core/platform";
 import { nodePlatform } from "../../host-sim/platform";

@@ -22,7 +22,8 @@ import { bytesToHex } from "../../host-sim/sim";
 import { BROKER_51, VECTORS_51, VECTORS_53 } from "../../firmware/nodemcu/tools/build";
 import { GOAL_IDLE_KB, GOAL_LOADED_KB, measureWasm } from "../../firmware/nodemcu/tools/memory";
 import { run as runVectors } from "../lua/vectors";
-import { brokerVm, LuaVm, runCaseVm, startVmBroker, VmBroker, VmSocket } from "../../firmware/nodemcu/tools/lua-vm";
+import { brokerVm, LuaVm, startVmBroker, VmBroker, VmSocket } from "../../firmware/nodemcu/tools/lua-vm";
+import { runCaseVm } from "../support/replay-lua";
 import { connectBytes, DEVIATIONS, loadCases, publishBytes } from "../support/replay";
 
 const VERSIONS = ["5.1", "5.3"] as const;

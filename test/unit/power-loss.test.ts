@@ -13,7 +13,7 @@ import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { Broker } from "../../firmware/core/broker/broker";
 import { BrokerConfig } from "../../firmware/core/config";
-import { restoreState, serializeState, validState } from "../../firmware/core/session/persist";
+import { restoreState, serializeState, validState } from "../../firmware/core/persist/snapshot";
 import { nodePlatform } from "../../host-sim/platform";
 import { attachPersistence, PersistFs, STATE_FILE } from "../../host-sim/persistence";
 import { SimNetwork, SimClock } from "../../host-sim/sim";

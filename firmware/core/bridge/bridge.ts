@@ -5,12 +5,12 @@ import {
   encodeAck, encodeConnect, encodeDisconnect, encodePingreq, encodePublishString, encodeSubscribe, publishSize,
 } from "../codec/encode";
 import { PacketReader, PacketSink } from "../codec/reader";
-import type { Broker } from "../broker/broker";
+import type { BrokerState } from "../broker/state";
 import { retainMessage, routePublish } from "../broker/deliver";
 import { Bytes, Link, LinkEvents } from "../platform";
-import { filterMatchesBytes, filterMatchesString } from "../topics/match";
+import { filterMatchesBytes } from "../topics/match";
 
-import { BRIDGE_IN, BRIDGE_OUT, BridgeConfig } from "./types";
+import { BRIDGE_IN, BRIDGE_OUT, BridgeConfig, BridgeView } from "./types";
 import { text } from "../codec/text";
 
 /*
@@ -97,22 +97,6 @@ export interface BridgeMsg {
   durable: boolean;
 }
 
-/** Counters, printed by the tests and published nowhere else (mosquitto has none either). */
-export interface BridgeStats {
-  /** Messages handed to the bridge for the remote. */
-  queued: number;
-  /** PUBLISH packets written to the remote (resends included). */
-  sent: number;
-  /** Acknowledged by the remote (QoS 0: written). */
-  delivered: number;
-  /** Not kept: QoS 0 while the remote is away, or the queue full. */
-  dropped: number;
-  /** Messages received from the remote and published here. */
-  received: number;
-  /** Restored from the journal at start. */
-  restored: number;
-  connects: number;
-}
 
 /**
  * A bridge's state. Plain data, and the code below free functions over it:
@@ -120,17 +104,14 @@ export interface BridgeStats {
  * when called), which a class's prototype methods could not be; a broker
  * without a bridge holds none of it.
  */
-export interface Bridge {
-  b: Broker;
-  cfg: BridgeConfig;
+export interface Bridge extends BridgeView {
+  b: BrokerState;
   index: number;
   state: number;
   link: Link | undefined;
   /** Which link the events are for: one more at every open, so a late event of an old link is ignored. */
   linkGen: number;
   reader: PacketReader | undefined;
-  /** Not yet acknowledged by the remote, in order: in flight first (state > WAITING), then waiting. */
-  recs: string[];
   /** Each one's state, plus DUP and DURABLE. */
   marks: number[];
   bytes: number;
@@ -148,11 +129,10 @@ export interface Bridge {
   notified: number;
   journal: string | undefined;
   journalBytes: number;
-  stats: BridgeStats;
   stopped: boolean;
 }
 
-export function newBridge(b: Broker, cfg: BridgeConfig, index: number): Bridge {
+export function newBridge(b: BrokerState, cfg: BridgeConfig, index: number): Bridge {
   return {
     b: b, cfg: cfg, index: index, state: IDLE, link: undefined, linkGen: 0, reader: undefined, recs: [], marks: [], bytes: 0,
     nextSeq: 1, incomingQos2: [], retryAt: 0, restartMs: cfg.restartBaseMs, addr: 0, openedAt: 0, lastSent: 0,
@@ -181,7 +161,7 @@ function recMessage(r: string, mark: number): BridgeMsg {
   };
 }
 
-function queueBounds(b: Broker): { count: number; bytes: number } {
+function queueBounds(b: BrokerState): { count: number; bytes: number } {
   const p = b.profile;
   return {
     count: p.maxBridgeQueued !== undefined ? p.maxBridgeQueued : p.maxQueued,
@@ -301,7 +281,7 @@ function journalDelivered(br: Bridge, r: string, mark: number): void {
  * twice the queue's bytes and a margin for the records' own bytes. A board's
  * journal file is sized from it (firmware/espruino/journal.ts).
  */
-export function journalCompactAt(b: Broker): number {
+export function journalCompactAt(b: BrokerState): number {
   return 2 * queueBounds(b).bytes + 1024;
 }
 
@@ -701,7 +681,7 @@ export function readJournal(data: string): { msgs: BridgeMsg[]; complete: boolea
  * and a Storage that appends), publishes its local notification 0, and
  * connects at the first tick. The broker's routing then feeds them.
  */
-export function startBridges(b: Broker): Bridge[] {
+export function startBridges(b: BrokerState): Bridge[] {
   const list: Bridge[] = [];
   const cfgs = b.config.bridges;
   if (cfgs === undefined || cfgs.length === 0) return list;
@@ -745,13 +725,13 @@ export function startBridges(b: Broker): Bridge[] {
  * a cold function hands out keeps its whole file alive; this one's file
  * holds only itself, and bridgeOut is loaded for each message it is given.
  */
-function outHook(): (b: Broker, src: Bytes, topicOff: number, topicLen: number, payloadOff: number, payloadLen: number, qos: number) => void {
-  return (b: Broker, src: Bytes, topicOff: number, topicLen: number, payloadOff: number, payloadLen: number, qos: number) =>
+function outHook(): (b: BrokerState, src: Bytes, topicOff: number, topicLen: number, payloadOff: number, payloadLen: number, qos: number) => void {
+  return (b: BrokerState, src: Bytes, topicOff: number, topicLen: number, payloadOff: number, payloadLen: number, qos: number) =>
     bridgeOut(b, src, topicOff, topicLen, payloadOff, payloadLen, qos);
 }
 
 /** What routePublish hands every bridge. */
-function bridgeOut(b: Broker, src: Bytes, topicOff: number, topicLen: number, payloadOff: number, payloadLen: number, qos: number): void {
+function bridgeOut(b: BrokerState, src: Bytes, topicOff: number, topicLen: number, payloadOff: number, payloadLen: number, qos: number): void {
   const retain = b.bridgeRetain;
   b.bridgeRetain = false;
   const list = b.bridges as Bridge[];
@@ -762,8 +742,8 @@ function bridgeOut(b: Broker, src: Bytes, topicOff: number, topicLen: number, pa
 }
 
 /** Every tick of the broker. */
-export function tickBridges(b: Broker): void {
-  const list = b.bridges;
+export function tickBridges(b: BrokerState): void {
+  const list = b.bridges as Bridge[] | undefined;
   if (list === undefined) return;
   for (let i = 0; i < list.length; i++) tickBridge(list[i]);
 }
@@ -773,8 +753,8 @@ export function tickBridges(b: Broker): void {
  * link over a network that is gone is dropped now, not at its keepalive,
  * and a bridge waiting out its backoff connects at the next tick.
  */
-export function bridgesNetwork(b: Broker, up: boolean): void {
-  const list = b.bridges;
+export function bridgesNetwork(b: BrokerState, up: boolean): void {
+  const list = b.bridges as Bridge[] | undefined;
   if (list === undefined) return;
   for (let i = 0; i < list.length; i++) {
     const br = list[i];
@@ -783,13 +763,8 @@ export function bridgesNetwork(b: Broker, up: boolean): void {
   }
 }
 
-export function stopBridges(b: Broker): void {
-  const list = b.bridges;
+export function stopBridges(b: BrokerState): void {
+  const list = b.bridges as Bridge[] | undefined;
   if (list === undefined) return;
   for (let i = 0; i < list.length; i++) stopBridge(list[i]);
-}
-
-/** For tests: does a filter match a topic (both strings). */
-export function bridgeMatches(filter: string, topic: string): boolean {
-  return filterMatchesString(filter, topic);
 }

@@ -48,3 +48,28 @@ export interface BridgeConfig {
   tryPrivate: boolean;
   topics: BridgeTopic[];
 }
+
+/** Counters, printed by the tests and published nowhere else (mosquitto has none either). */
+export interface BridgeStats {
+  /** Messages handed to the bridge for the remote. */
+  queued: number;
+  /** PUBLISH packets written to the remote (resends included). */
+  sent: number;
+  /** Acknowledged by the remote (QoS 0: written). */
+  delivered: number;
+  /** Not kept: QoS 0 while the remote is away, or the queue full. */
+  dropped: number;
+  /** Messages received from the remote and published here. */
+  received: number;
+  /** Restored from the journal at start. */
+  restored: number;
+  connects: number;
+}
+
+/** What the broker reads of a bridge for its $SYS tree; bridge.ts's Bridge holds the rest. */
+export interface BridgeView {
+  cfg: BridgeConfig;
+  /** Not yet acknowledged by the remote, in order: in flight first (state > WAITING), then waiting. */
+  recs: string[];
+  stats: BridgeStats;
+}

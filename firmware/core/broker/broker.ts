@@ -1,4 +1,4 @@
-import type { Bridge } from "../bridge/bridge";
+import { BridgeView } from "../bridge/types";
 import { BrokerConfig } from "../config";
 import {
   CONNACK, CONNECT, DISCONNECT, ERR_CONNECT_TIMEOUT, ERR_KEEPALIVE, ERR_MALFORMED, ERR_NONE,
@@ -17,8 +17,8 @@ import { AWAIT_CONNECT, CLOSED, CONNECTED, Connection, PacketHandler } from "./c
 import { feedConnecting } from "./connecting";
 import { publishWill, pump } from "./deliver";
 import { continueReplays } from "./retained_replay";
-import { Route } from "./route_cache";
-import { Guard, guardTick } from "./guard";
+import { guardTick } from "./guard";
+import { BrokerState, BrokerStats, Guard, Route } from "./state";
 import { handleAck } from "./handle_acks";
 import { handleConnect } from "./handle_connect";
 import { handleDisconnect } from "./handle_disconnect";
@@ -27,17 +27,6 @@ import { handlePublish } from "./handle_publish";
 import { handleSubscribe } from "./handle_subscribe";
 import { handleUnsubscribe } from "./handle_unsubscribe";
 
-/** Counters, as mosquitto's $SYS tree names them. */
-export interface BrokerStats {
-  messagesReceived: number;
-  messagesSent: number;
-  publishReceived: number;
-  publishSent: number;
-  publishDropped: number;
-  bytesReceived: number;
-  bytesSent: number;
-  connectionsRefused: number;
-}
 
 /** Initial size of a connection's gathering buffer and of the shared send buffer. */
 const SMALL_BUFFER = 256;
@@ -47,7 +36,7 @@ const SMALL_BUFFER = 256;
  * packet type, bytes out through the transport. Single-threaded and
  * re-entrancy-free: every call runs to completion.
  */
-export class Broker implements PacketHandler {
+export class Broker implements BrokerState, PacketHandler {
   config: BrokerConfig;
   profile: BoardProfile;
   platform: Platform;
@@ -85,10 +74,10 @@ export class Broker implements PacketHandler {
    * message, with bridgeRetain the publish's retain flag and bridgeFrom the bridge it came in over.
    * Declared, not initialised: without a bridge a board holds no such properties at all.
    */
-  declare bridgeOut: ((b: Broker, src: Bytes, topicOff: number, topicLen: number, payloadOff: number, payloadLen: number, qos: number) => void) | undefined;
+  declare bridgeOut: ((b: BrokerState, src: Bytes, topicOff: number, topicLen: number, payloadOff: number, payloadLen: number, qos: number) => void) | undefined;
   declare bridgeRetain: boolean;
   declare bridgeFrom: unknown;
-  declare bridges: Bridge[] | undefined;
+  declare bridges: BridgeView[] | undefined;
   /** A bridging client's own session while its PUBLISH is routed: not sent back to it (mosquitto's is_bridge). */
   declare noLocal: Session | undefined;
 

@@ -1,7 +1,7 @@
 import { CONNECT, ERR_NONE, ERR_PROTOCOL, ERR_TOO_LARGE } from "../codec/constants";
 import { PacketReader } from "../codec/reader";
 import { Bytes } from "../platform";
-import type { Broker } from "./broker";
+import type { BrokerState } from "./state";
 import { AWAIT_CONNECT, CLOSED, Connection } from "./connection";
 
 /** Bytes a reader holds for a packet split across reads (its gathering buffer). */
@@ -18,7 +18,7 @@ export function readerHeld(reader: PacketReader): number {
  * and counts against what all such connections may hold together
  * (profile.maxConnectingBytes): the one that would go past it is closed.
  */
-export function feedConnecting(b: Broker, conn: Connection, buf: Bytes, off: number, len: number): void {
+export function feedConnecting(b: BrokerState, conn: Connection, buf: Bytes, off: number, len: number): void {
   const reader = conn.reader;
   if (len > 0 && reader.awaiting() === 0 && Math.floor(buf[off] / 16) !== CONNECT) {
     b.disconnect(conn, ERR_PROTOCOL);

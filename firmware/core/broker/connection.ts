@@ -2,7 +2,7 @@ import { AclRule } from "../auth/types";
 import { PacketReader, PacketSink } from "../codec/reader";
 import { Bytes } from "../platform";
 import { Session } from "../session/session";
-import { StoredMessage } from "./message";
+import { StoredMessage } from "../message";
 
 export const AWAIT_CONNECT = 0;
 export const CONNECTED = 1;

@@ -6,11 +6,11 @@ import { Bytes } from "../platform";
 import {
   AWAIT_PUBACK, AWAIT_PUBCOMP, AWAIT_PUBREC, InFlight, Queued, Session,
 } from "../session/session";
-import type { Broker } from "./broker";
+import type { BrokerState } from "./state";
 import type { Connection } from "./connection";
-import { StoredMessage, storeMessage } from "./message";
+import { StoredMessage, storeMessage } from "../message";
 import { retainedRemove, retainedSet } from "../retain/store";
-import { Route } from "./route_cache";
+import { Route } from "./state";
 import { text } from "../codec/text";
 
 const DOLLAR = 36;
@@ -27,7 +27,7 @@ const DOLLAR = 36;
  * `keep`, when given, records them. Returns how many subscriptions matched.
  */
 export function routePublish(
-  b: Broker, src: Bytes, topicOff: number, topicLen: number, payloadOff: number, payloadLen: number,
+  b: BrokerState, src: Bytes, topicOff: number, topicLen: number, payloadOff: number, payloadLen: number,
   qos: number, stored: StoredMessage | undefined, known: Route | undefined, keep: Route | undefined,
 ): number {
   if (b.bridgeOut !== undefined) b.bridgeOut(b, src, topicOff, topicLen, payloadOff, payloadLen, qos);
@@ -136,7 +136,7 @@ export function routePublish(
  */
 
 /** Hand a QoS 1/2 message to one session: send now if its window allows, else queue, else drop. */
-export function deliverStored(b: Broker, s: Session, msg: StoredMessage, qos: number, retain: boolean): void {
+export function deliverStored(b: BrokerState, s: Session, msg: StoredMessage, qos: number, retain: boolean): void {
   if (s.connId >= 0 && s.queue.length === 0 && s.inflight.length < b.profile.maxInflight) {
     sendNew(b, s, msg, qos, retain);
   } else if (s.queue.length < b.profile.maxQueued) {
@@ -149,7 +149,7 @@ export function deliverStored(b: Broker, s: Session, msg: StoredMessage, qos: nu
 }
 
 /** Deliver a message to one session at `qos` (retained delivery on subscribe, QoS 0 included). */
-export function deliverOne(b: Broker, s: Session, msg: StoredMessage, qos: number, retain: boolean): void {
+export function deliverOne(b: BrokerState, s: Session, msg: StoredMessage, qos: number, retain: boolean): void {
   if (s.acl !== undefined && !aclAllowsTopic(s.acl, msg.data, 0, msg.topicLen, ACCESS_READ)) return;
   if (qos > 0) {
     deliverStored(b, s, msg, qos, retain);
@@ -177,7 +177,7 @@ export function deliverOne(b: Broker, s: Session, msg: StoredMessage, qos: numbe
  * argument costs tens of microseconds (a retained message's encoding measured
  * about 6 ms through encodePublish).
  */
-function encodeStored(b: Broker, msg: StoredMessage, qos: number, retain: boolean, dup: boolean, packetId: number): number {
+function encodeStored(b: BrokerState, msg: StoredMessage, qos: number, retain: boolean, dup: boolean, packetId: number): number {
   let topicLen = msg.topicLen;
   let bytes = topicLen + msg.payloadLen;
   let rem = 2 + bytes + (qos > 0 ? 2 : 0);
@@ -196,7 +196,7 @@ function encodeStored(b: Broker, msg: StoredMessage, qos: number, retain: boolea
   return p + 2 + msg.payloadLen;
 }
 
-function sendNew(b: Broker, s: Session, msg: StoredMessage, qos: number, retain: boolean): void {
+function sendNew(b: BrokerState, s: Session, msg: StoredMessage, qos: number, retain: boolean): void {
   let id = s.allocPacketId();
   let f: InFlight = { msg: msg, packetId: id, qos: qos, retain: retain, state: qos === 1 ? AWAIT_PUBACK : AWAIT_PUBREC };
   s.inflight.push(f);
@@ -210,7 +210,7 @@ function sendNew(b: Broker, s: Session, msg: StoredMessage, qos: number, retain:
  * message the connection may not read stays queued for one that may (the
  * session's owner, when another user resumed it).
  */
-export function pump(b: Broker, s: Session): void {
+export function pump(b: BrokerState, s: Session): void {
   const q = s.queue;
   let i = 0;
   while (s.connId >= 0 && i < q.length && s.inflight.length < b.profile.maxInflight) {
@@ -231,7 +231,7 @@ export function pump(b: Broker, s: Session): void {
  * a session resumed by another user keeps what it holds, but sends only what
  * that user may read (a PUBREL carries no message and always goes).
  */
-export function resume(b: Broker, s: Session): void {
+export function resume(b: BrokerState, s: Session): void {
   let list = s.inflight;
   for (let i = 0; i < list.length; i++) {
     let f = list[i];
@@ -249,7 +249,7 @@ export function resume(b: Broker, s: Session): void {
 }
 
 /** Publish a connection's will [MQTT-3.1.2-8], if its ACL lets it write there. */
-export function publishWill(b: Broker, conn: Connection): void {
+export function publishWill(b: BrokerState, conn: Connection): void {
   let will = conn.will as StoredMessage;
   conn.will = undefined;
   // `$` topics belong to the broker: a will may not write there any more than a PUBLISH may
@@ -265,7 +265,7 @@ export function publishWill(b: Broker, conn: Connection): void {
  * for a topic [MQTT-3.3.1-5]. Returns false when the store is full.
  */
 export function retainMessage(
-  b: Broker, src: Bytes, topicOff: number, topicLen: number, payloadOff: number, payloadLen: number,
+  b: BrokerState, src: Bytes, topicOff: number, topicLen: number, payloadOff: number, payloadLen: number,
   qos: number, stored: StoredMessage | undefined,
 ): boolean {
   let topic = text.str(src, topicOff, topicLen);

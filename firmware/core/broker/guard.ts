@@ -1,5 +1,5 @@
 import { ERR_SLOW } from "../codec/constants";
-import type { Broker } from "./broker";
+import type { BrokerState, Guard, GuardRecord } from "./state";
 import { CONNECTED } from "./connection";
 
 /**
@@ -22,26 +22,6 @@ import { CONNECTED } from "./connection";
  * guesser cannot free its target by failing under other names), and the
  * guard itself stays bounded.
  */
-// records and the guard are plain objects: on Espruino a class's constructor stays resident
-export interface GuardRecord {
-  key: string;
-  count: number;
-  since: number;
-  /** Refused until this time (auth backoff); -1: not blocked. */
-  until: number;
-}
-
-export interface Guard {
-  records: GuardRecord[];
-  /** Connections over the send-queue limit, "c" + id -> since when. */
-  stalled: { [key: string]: number };
-  /** CONNECTs refused because their id took over too often. */
-  takeoversRefused: number;
-  /** CONNECTs refused during an address's backoff, password unchecked. */
-  loginsBlocked: number;
-  /** Connections closed because their send queue stayed full. */
-  slowClosed: number;
-}
 
 function findRecord(g: Guard, key: string): GuardRecord | undefined {
   const list = g.records;
@@ -50,7 +30,7 @@ function findRecord(g: Guard, key: string): GuardRecord | undefined {
 }
 
 /** The record for `key`, its window restarted when `windowMs` has passed; made (evicting the oldest) if new. */
-function recordFor(b: Broker, key: string, now: number, windowMs: number): GuardRecord {
+function recordFor(b: BrokerState, key: string, now: number, windowMs: number): GuardRecord {
   const g = b.guard;
   let r = findRecord(g, key);
   if (r === undefined) {
@@ -82,7 +62,7 @@ function loginKey(remote: string, username: string | undefined): string {
 }
 
 /** True when CONNECTs as this user from this address are in their backoff: refuse without checking a password. */
-export function loginBlocked(b: Broker, remote: string, username: string | undefined, now: number): boolean {
+export function loginBlocked(b: BrokerState, remote: string, username: string | undefined, now: number): boolean {
   if (b.profile.maxAuthFailures <= 0) return false;
   const r = findRecord(b.guard, loginKey(remote, username));
   if (r === undefined || r.until < 0 || r.until <= now) return false;
@@ -91,7 +71,7 @@ export function loginBlocked(b: Broker, remote: string, username: string | undef
 }
 
 /** A login as this user from this address was refused: count it, and start the backoff at the limit. */
-export function loginFailed(b: Broker, remote: string, username: string | undefined, now: number): void {
+export function loginFailed(b: BrokerState, remote: string, username: string | undefined, now: number): void {
   const p = b.profile;
   if (p.maxAuthFailures <= 0) return;
   const r = recordFor(b, loginKey(remote, username), now, p.authFailureWindowMs);
@@ -104,7 +84,7 @@ export function loginFailed(b: Broker, remote: string, username: string | undefi
 }
 
 /** A CONNECT takes over a live session of `clientId`: true when that id has done so too often (refuse it). */
-export function takeoverStorm(b: Broker, clientId: string, now: number): boolean {
+export function takeoverStorm(b: BrokerState, clientId: string, now: number): boolean {
   const p = b.profile;
   if (p.maxTakeovers <= 0) return false;
   const r = recordFor(b, "t" + clientId, now, p.takeoverWindowMs);
@@ -115,7 +95,7 @@ export function takeoverStorm(b: Broker, clientId: string, now: number): boolean
 }
 
 /** From broker.tick(): close connections stalled too long, forget records whose time is over. */
-export function guardTick(b: Broker, now: number): void {
+export function guardTick(b: BrokerState, now: number): void {
   const g = b.guard;
   const p = b.profile;
   if (p.stallTimeoutMs > 0) {

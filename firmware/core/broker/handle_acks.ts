@@ -2,7 +2,7 @@ import { ERR_MALFORMED, ERR_NONE, ERR_PROTOCOL, PUBACK, PUBCOMP, PUBREC, PUBREL 
 import { encodeAck } from "../codec/encode";
 import { Bytes } from "../platform";
 import { AWAIT_PUBACK, AWAIT_PUBCOMP, Session } from "../session/session";
-import type { Broker } from "./broker";
+import type { BrokerState } from "./state";
 import type { Connection } from "./connection";
 
 /**
@@ -15,7 +15,7 @@ import type { Connection } from "./connection";
  *   for unknown ids and repeats too, so the client can finish.
  * - PUBREL releases an incoming QoS 2 message; always answered [MQTT-4.3.3-2].
  */
-export function handleAck(b: Broker, conn: Connection, type: number, buf: Bytes, off: number, len: number): number {
+export function handleAck(b: BrokerState, conn: Connection, type: number, buf: Bytes, off: number, len: number): number {
   // exactly two bytes, never 0 [MQTT-2.3.1-1]
   if (len !== 2) return ERR_MALFORMED;
   const id = buf[off] * 256 + buf[off + 1];

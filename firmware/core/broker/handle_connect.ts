@@ -9,12 +9,12 @@ import { encodeConnack } from "../codec/encode";
 import { validUtf8 } from "../codec/utf8";
 import { Bytes } from "../platform";
 import { countLevels, validTopicName } from "../topics/validate";
-import type { Broker } from "./broker";
+import type { BrokerState } from "./state";
 import { CONNECTED, Connection } from "./connection";
 import { resume } from "./deliver";
 import { continueReplays } from "./retained_replay";
 import { loginBlocked, loginFailed, takeoverStorm } from "./guard";
-import { storeMessage } from "./message";
+import { storeMessage } from "../message";
 import { attachSession, createSession, findSession } from "../session/registry";
 import { text } from "../codec/text";
 
@@ -23,7 +23,7 @@ import { text } from "../codec/text";
  * CONNACK; a refusal the spec gives a code for answers with that CONNACK and
  * then closes [MQTT-3.2.2-5].
  */
-export function handleConnect(b: Broker, conn: Connection, flags: number, buf: Bytes, off: number, len: number): number {
+export function handleConnect(b: BrokerState, conn: Connection, flags: number, buf: Bytes, off: number, len: number): number {
   // helpers live inside: CONNECT is rare, and on Espruino a nested function costs memory only while it runs
   const u16 = (at: number): number => buf[at] * 256 + buf[at + 1];
   const refuse = (code: number): number => {

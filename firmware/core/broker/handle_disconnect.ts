@@ -1,9 +1,9 @@
 import { ERR_MALFORMED } from "../codec/constants";
-import type { Broker } from "./broker";
+import type { BrokerState } from "./state";
 import type { Connection } from "./connection";
 
 /** DISCONNECT: the will is discarded [MQTT-3.14.4-3] and the connection closes. */
-export function handleDisconnect(b: Broker, conn: Connection, len: number): number {
+export function handleDisconnect(b: BrokerState, conn: Connection, len: number): number {
   if (len !== 0) return ERR_MALFORMED;
   conn.will = undefined;
   b.disconnect(conn, 0);

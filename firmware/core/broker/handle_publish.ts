@@ -4,10 +4,11 @@ import { ERR_MALFORMED, ERR_NONE, ERR_PROTOCOL, PUBACK, PUBREC } from "../codec/
 import { encodeAck } from "../codec/encode";
 import { validUtf8 } from "../codec/utf8";
 import { Bytes } from "../platform";
-import type { Broker } from "./broker";
+import type { BrokerState } from "./state";
 import type { Connection } from "./connection";
 import { retainMessage, routePublish } from "./deliver";
-import { findRoute, keepRoute, Route } from "./route_cache";
+import { findRoute, keepRoute } from "./route_cache";
+import { Route } from "./state";
 import { text } from "../codec/text";
 
 const DOLLAR = 36;
@@ -22,7 +23,7 @@ const HASH = 35;
  * whose route is kept (route_cache.ts) skips the checks that depend on the
  * topic alone, and the matching.
  */
-export function handlePublish(b: Broker, conn: Connection, flags: number, buf: Bytes, off: number, len: number): number {
+export function handlePublish(b: BrokerState, conn: Connection, flags: number, buf: Bytes, off: number, len: number): number {
   let qos = Math.floor(flags / 2) % 4;
   let retain = flags % 2 === 1;
   let dup = flags >= 8;

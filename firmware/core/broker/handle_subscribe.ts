@@ -6,7 +6,7 @@ import { Bytes } from "../platform";
 import { Session } from "../session/session";
 import { ADD_FULL, ADD_NEW } from "../topics/table";
 import { countLevels, validTopicFilter } from "../topics/validate";
-import type { Broker } from "./broker";
+import type { BrokerState } from "./state";
 import type { Connection } from "./connection";
 import { continueReplays, startReplay } from "./retained_replay";
 import { deliverSysTo } from "./sys_tree";
@@ -22,7 +22,7 @@ const granted: string[] = [];
  * subscriptions. A filter the broker will not take (ACL, limits, memory) gets
  * 0x80 in the SUBACK and the others go on [MQTT-3.9.3].
  */
-export function handleSubscribe(b: Broker, conn: Connection, buf: Bytes, off: number, len: number): number {
+export function handleSubscribe(b: BrokerState, conn: Connection, buf: Bytes, off: number, len: number): number {
   if (len < 2) return ERR_MALFORMED;
   let packetId = buf[off] * 256 + buf[off + 1];
   if (packetId === 0) return ERR_MALFORMED; // [MQTT-2.3.1-1]

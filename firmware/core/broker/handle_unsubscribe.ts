@@ -4,13 +4,13 @@ import { validUtf8 } from "../codec/utf8";
 import { Bytes } from "../platform";
 import { Session } from "../session/session";
 
-import type { Broker } from "./broker";
+import type { BrokerState } from "./state";
 import type { Connection } from "./connection";
 import { stopReplay } from "./retained_replay";
 import { text } from "../codec/text";
 
 /** UNSUBSCRIBE [MQTT-3.10]: checked whole first, then each filter removed; always UNSUBACK [MQTT-3.10.4-5]. */
-export function handleUnsubscribe(b: Broker, conn: Connection, buf: Bytes, off: number, len: number): number {
+export function handleUnsubscribe(b: BrokerState, conn: Connection, buf: Bytes, off: number, len: number): number {
   if (len < 2) return ERR_MALFORMED;
   let packetId = buf[off] * 256 + buf[off + 1];
   if (packetId === 0) return ERR_MALFORMED; // [MQTT-2.3.1-1]

@@ -1,7 +1,7 @@
 import { RetainStore } from "../retain/store";
 import { RetainedReplay, Session } from "../session/session";
 import { matching } from "../topics/match";
-import type { Broker } from "./broker";
+import type { BrokerState } from "./state";
 import { deliverOne } from "./deliver";
 
 /*
@@ -18,7 +18,7 @@ import { deliverOne } from "./deliver";
  */
 
 /** Queue the retained replay for a filter just granted at `qos`. */
-export function startReplay(b: Broker, s: Session, filter: string, qos: number): void {
+export function startReplay(b: BrokerState, s: Session, filter: string, qos: number): void {
   if (b.retained.list.length === 0) return;
   let list = s.replays;
   if (list === undefined) {
@@ -62,7 +62,7 @@ function firstAfter(store: RetainStore, after: number): number {
 }
 
 /** Go on with a session's pending replays as far as its connection has room. */
-export function continueReplays(b: Broker, s: Session): void {
+export function continueReplays(b: BrokerState, s: Session): void {
   const list = s.replays;
   if (list === undefined) return;
   const store = b.retained;

@@ -1,6 +1,6 @@
 import { AclRule } from "../auth/types";
 import { Session } from "../session/session";
-import type { Broker } from "./broker";
+import type { BrokerState, Route } from "./state";
 import type { Connection } from "./connection";
 
 /**
@@ -22,18 +22,6 @@ import type { Connection } from "./connection";
  * Off (maxRoutes 0) on the desktop, where the checks cost less than making
  * the key, and with a bridge, which must see every message.
  */
-export interface Route {
-  /** Receivers after their read ACL, each once. */
-  to: Session[];
-  /** The QoS each was granted (its highest matching subscription). */
-  qos: number[];
-  /** Subscriptions that matched, before read ACLs: for the counters. */
-  matched: number;
-  /** ACLs of publishers seen allowed to write here (undefined until one with an ACL publishes). */
-  writers: AclRule[][] | undefined;
-  /** The adapter's own handles for `to` (its sockets), made at its first use. */
-  out: unknown;
-}
 
 /**
  * The route of every topic nobody subscribes to, shared: a house has more
@@ -60,7 +48,7 @@ export function routeKey(topic: string): string {
  * when it is known and the publisher may write there; undefined otherwise
  * (the packet then goes through every check, and its route is kept).
  */
-export function findRoute(b: Broker, conn: Connection, key: string): Route | undefined {
+export function findRoute(b: BrokerState, conn: Connection, key: string): Route | undefined {
   let r = b.routes[key];
   // a bridge's publishes never take one: they must not come back to it (handle_publish.ts)
   if (r === undefined || conn.protocolLevel > 127) return undefined;
@@ -76,7 +64,7 @@ export function findRoute(b: Broker, conn: Connection, key: string): Route | und
  * constructor stays resident) for the topic of `key` (routeKey), as found
  * allowed for `conn` to write.
  */
-export function keepRoute(b: Broker, conn: Connection, key: string, route: Route): void {
+export function keepRoute(b: BrokerState, conn: Connection, key: string, route: Route): void {
   let known = b.routes[key];
   if (known !== undefined && known === unheard && conn.acl !== undefined) {
     // the shared route takes no writers: this topic gets one of its own
@@ -112,7 +100,7 @@ export function keepRoute(b: Broker, conn: Connection, key: string, route: Route
  * copies, `sentBytes` in all. Count them, and the publisher's keepalive,
  * as routing them would have.
  */
-export function routedRaw(b: Broker, conn: Connection, packets: number, heard: number, sent: number, sentBytes: number): void {
+export function routedRaw(b: BrokerState, conn: Connection, packets: number, heard: number, sent: number, sentBytes: number): void {
   let stats = b.stats;
   // (their bytes the adapter counts as received when they arrive, as Broker.data does)
   stats.messagesReceived += packets;

@@ -1,9 +1,9 @@
 import { filterMatchesBytes } from "../topics/match";
 
-import type { Broker } from "./broker";
+import type { BrokerState } from "./state";
 import { CONNECTED } from "./connection";
 import { deliverOne, routePublish } from "./deliver";
-import { StoredMessage } from "./message";
+import { StoredMessage } from "../message";
 import { Session } from "../session/session";
 import { text } from "../codec/text";
 
@@ -15,7 +15,7 @@ export const BROKER_VERSION = "esp-mqtt-broker 0.1.0";
  * subscribers, and a new `$SYS` subscription gets them at once with the
  * retain flag, as mosquitto's retained $SYS messages would arrive.
  */
-function sysTree(b: Broker, each: (topic: string, value: string) => void): void {
+function sysTree(b: BrokerState, each: (topic: string, value: string) => void): void {
   // built when asked: a table kept in memory would cost JsVars on a board
   const names = "version|uptime|clients/connected|clients/total|messages/received|messages/sent|" +
     "publish/messages/received|publish/messages/sent|publish/messages/dropped|bytes/received|bytes/sent|" +
@@ -85,7 +85,7 @@ function listField(s: string): string {
  * most maxClients lines and LIST_BYTES in all, each field cut to LIST_FIELD.
  * What does not fit is counted on a last line `+N more`.
  */
-function clientList(b: Broker): string {
+function clientList(b: BrokerState): string {
   let cap = Math.floor(b.profile.maxPacketSize / 2);
   if (cap > LIST_BYTES) cap = LIST_BYTES;
   let out = "";
@@ -118,7 +118,7 @@ function clientList(b: Broker): string {
 }
 
 /** Call from the adapter's tick: publishes the tree when the interval has passed. */
-export function publishSys(b: Broker): void {
+export function publishSys(b: BrokerState): void {
   const interval = b.profile.sysIntervalMs;
   if (interval <= 0) return;
   const now = b.platform.now();
@@ -137,7 +137,7 @@ export function publishSys(b: Broker): void {
  * flag set. They are QoS 0 and computed afresh every interval, so past the
  * send-queue bound they are dropped as live QoS 0 is.
  */
-export function deliverSysTo(b: Broker, session: Session, filter: string): void {
+export function deliverSysTo(b: BrokerState, session: Session, filter: string): void {
   if (filter.charAt(0) !== "$") return;
   sysTree(b, (topic, value) => {
     if (session.connId < 0 || b.transport.queued(session.connId) > b.profile.maxSendQueueBytes) return;

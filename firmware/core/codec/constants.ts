@@ -38,12 +38,11 @@ export const SUBACK_FAILURE = 0x80;
 /** Largest value the four-byte remaining length can hold [MQTT-2.2.3]. */
 export const MAX_REMAINING_LENGTH = 268435455;
 
-/** Why a connection is being closed, for logs and tests. 0 = no error. */
+/** Why a connection is being closed, for logs and tests. 0 = no error; 4 is not used (a refused login is a CONNACK, not a reason). */
 export const ERR_NONE = 0;
 export const ERR_PROTOCOL = 1;
 export const ERR_MALFORMED = 2;
 export const ERR_TOO_LARGE = 3;
-export const ERR_NOT_AUTHORIZED = 4;
 export const ERR_REFUSED = 5;
 export const ERR_KEEPALIVE = 6;
 export const ERR_TAKEN_OVER = 7;
@@ -53,10 +52,6 @@ export const ERR_SHUTDOWN = 10;
 export const ERR_SLOW = 11;
 
 export const REQUIRED_FLAGS: number[] = [-2, 0, 0, -1, 0, 0, 2, 0, 2, 0, 2, 0, 0, 0, 0, -2];
-
-export const CLIENT_TO_SERVER: boolean[] = [
-  false, true, false, true, true, true, true, true, true, false, true, false, true, false, true, false,
-];
 
 /** A closing reason for logs. Built when asked: a table kept in memory would cost JsVars on a board. */
 export function errorName(code: number): string {

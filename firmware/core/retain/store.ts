@@ -1,4 +1,4 @@
-import { StoredMessage } from "../broker/message";
+import { StoredMessage } from "../message";
 
 /**
  * Retained messages [MQTT-3.3.1-5], one per topic, bounded in count and in

@@ -1,5 +1,5 @@
 import { AclRule } from "../auth/types";
-import { StoredMessage } from "../broker/message";
+import { StoredMessage } from "../message";
 import { Subscriber } from "../topics/table";
 
 /** Outgoing QoS 1/2 message states [MQTT-4.3]. */

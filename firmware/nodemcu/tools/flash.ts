@@ -19,7 +19,7 @@
  */
 import * as fs from "node:fs";
 import { BROKER_51, BROKER_53, buildLua, INIT_LUA } from "./build";
-import { Link, openLink } from "../../espruino/tools/console";
+import { BoardLink, openLink } from "../../tools/board-link";
 import { configLua } from "./config";
 
 export const WIFI_PASSWORD_ENV = "MQTT_WIFI_PASSWORD";
@@ -61,7 +61,7 @@ export class NodeMcuConsole {
   private buf = "";
   private wake: (() => void) | undefined;
   private closed = false;
-  constructor(private link: Link, private timeoutMs: number) {
+  constructor(private link: BoardLink, private timeoutMs: number) {
     link.onData((t) => {
       this.buf += t;
       if (this.wake) this.wake();

@@ -11,7 +11,6 @@ import * as path from "node:path";
 import { brokerFor, VECTORS_51, VECTORS_53 } from "./build";
 import { toLua } from "./config";
 import { BrokerConfig } from "../../core/config";
-import { Case, connectBytes, Outcome, runCaseOn } from "../../../test/support/replay";
 import { bytesToHex, hexToBytes } from "../../../host-sim/sim";
 
 const ROOT = path.join(__dirname, "..", "..", "..");
@@ -148,33 +147,4 @@ export function startVmBroker(vm: LuaVm, config: BrokerConfig): VmBroker {
       vm.run("MQTT.stop(); vm.reset()");
     },
   };
-}
-
-/** One replay case on a fresh broker in the VM (replay.ts's steps, over NodeMCU's simulated net). */
-export function runCaseVm(c: Case, vm: LuaVm, config: BrokerConfig, split = false): Outcome {
-  const br = startVmBroker(vm, config);
-  try {
-    const sock = br.connect(split ? 1 : 1460);
-    const helpers: VmSocket[] = [];
-    return runCaseOn(c, {
-      sock,
-      settle: () => {
-        br.advance(1);
-        sock.pull();
-        for (const h of helpers) h.pull();
-      },
-      closedByBroker: () => sock.closed,
-      closed: () => sock.closed,
-      helper: () => {
-        const h = br.connect();
-        h.write(connectBytes("helper", 4));
-        h.pull();
-        h.inbox = [];
-        helpers.push(h);
-        return h;
-      },
-    });
-  } finally {
-    br.stop();
-  }
 }

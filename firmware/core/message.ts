@@ -1,5 +1,5 @@
-import { text } from "../codec/text";
-import { Allocator, Bytes } from "../platform";
+import { text } from "./codec/text";
+import { Allocator, Bytes } from "./platform";
 
 /**
  * A message the broker keeps beyond the packet that brought it: a retained

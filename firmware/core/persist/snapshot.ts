@@ -1,9 +1,9 @@
-import type { Broker } from "../broker/broker";
-import { StoredMessage } from "../broker/message";
+import type { BrokerState } from "../broker/state";
+import { StoredMessage } from "../message";
 
-import { AWAIT_PUBACK, AWAIT_PUBCOMP, InFlight, Queued, Session } from "./session";
+import { AWAIT_PUBACK, AWAIT_PUBCOMP, InFlight, Queued, Session } from "../session/session";
 import { retainedSet } from "../retain/store";
-import { allSessions, createSession, findSession } from "./registry";
+import { allSessions, createSession, findSession } from "../session/registry";
 import { text } from "../codec/text";
 
 /**
@@ -35,7 +35,7 @@ function readU32(s: string, at: number): number {
   return ((s.charCodeAt(at) * 256 + s.charCodeAt(at + 1)) * 256 + s.charCodeAt(at + 2)) * 256 + s.charCodeAt(at + 3);
 }
 
-export function serializeState(b: Broker): string {
+export function serializeState(b: BrokerState): string {
   const u16 = (n: number): string => String.fromCharCode(Math.floor(n / 256) % 256, n % 256);
   const u32 = (n: number): string => u16(Math.floor(n / 65536)) + u16(n % 65536);
   const str = (s: string): string => u16(s.length) + s;
@@ -82,7 +82,7 @@ export function validState(data: string): boolean {
  * Load a state file into an empty broker. Returns false, changing nothing,
  * when the file is torn or damaged.
  */
-export function restoreState(b: Broker, data: string): boolean {
+export function restoreState(b: BrokerState, data: string): boolean {
   if (!validState(data)) return false;
   const end = 8 + readU32(data, 4);
   let p = 8;
