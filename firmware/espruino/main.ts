@@ -12,10 +12,9 @@
  */
 import { Broker } from "../core/broker/broker";
 import { Connection } from "../core/broker/connection";
-import { publishSys } from "../core/broker/sys_tree";
 import { BrokerConfig } from "../core/config";
 import { Bytes, Transport } from "../core/platform";
-import { restoreState, serializeState, validState } from "../core/persist/snapshot";
+import { runTick, startRun } from "../core/run/loop";
 import { bridgesNetwork, journalCompactAt, startBridges, tickBridges } from "../core/bridge/bridge";
 import { flashJournal } from "./journal";
 import { netConnect } from "./link";
@@ -137,39 +136,9 @@ export function start(): Broker | undefined {
   }, transport);
   broker = b;
 
-  /*
-   * Persisted state: two files, each "generation:state". A save writes the
-   * file not holding the newest state, then erases the other; at boot the
-   * valid file with the higher generation wins. A write torn by a power cut
-   * fails the state's checksum, so the board comes back with the old state or
-   * the new one. Saves are at most one per persistIntervalMs (autosave_interval),
-   * and only when something changed, to spare the flash.
-   */
-  let stateIndex = 0;
-  let generation = 0;
-  // what was saved last, as a CRC: keeping the string itself would hold its size in JsVars
-  let lastSaved = -1;
-  // in a function of its own, so the state text read here is not kept by start()'s closures
-  if (config.persistence) (() => {
-    let best = "";
-    let bestGen = -1;
-    for (let i = 0; i < 2; i++) {
-      const data = storage.read("mqtt.st" + i);
-      if (data === undefined) continue;
-      const colon = data.indexOf(":");
-      const gen = colon > 0 ? parseInt(data.substring(0, colon), 10) : -1;
-      const body = data.substring(colon + 1);
-      if (gen > bestGen && validState(body)) {
-        bestGen = gen;
-        stateIndex = i;
-        best = body;
-      }
-    }
-    if (bestGen >= 0 && restoreState(b, best)) {
-      generation = bestGen;
-      lastSaved = E.CRC32(best);
-    }
-  })();
+  // the persisted state (core/persist/state_files.ts), in Storage itself: the journal's escaping
+  // below is the bridge's
+  const files = startRun(b, storage);
 
   /*
    * A bridge (one on a board: lwIP's sockets are counted in boards/): an
@@ -286,9 +255,8 @@ export function start(): Broker | undefined {
     }
   }
 
-  let lastSave = Date.now();
   setInterval(() => {
-    b.tick();
+    runTick(b, files);
     if (b.bridges !== undefined) tickBridges(b);
     // no route kept (a client came, went or subscribed since the last QoS 1/2 traffic): the warm
     // QoS 1/2 path leaves RAM until the next such message (receive.ts)
@@ -301,28 +269,6 @@ export function start(): Broker | undefined {
     for (const key in transport.socks) {
       const rx: Receiver | undefined = transport.socks[key].rx;
       if (rx !== undefined && rx.stream !== undefined && b.routes[rx.stream.key] !== rx.stream.route) rx.stream = undefined;
-    }
-    publishSys(b);
-    if (config.persistence && Date.now() - lastSave >= profile.persistIntervalMs) {
-      lastSave = Date.now();
-      const data = serializeState(b);
-      const sum = E.CRC32(data);
-      if (sum !== lastSaved) {
-        const next = 1 - stateIndex;
-        storage.erase("mqtt.st" + next);
-        let ok = false;
-        try {
-          ok = storage.write("mqtt.st" + next, (generation + 1) + ":" + data) === true;
-        } catch (e) {
-          ok = false; // flash full: keep the old state
-        }
-        if (ok) {
-          storage.erase("mqtt.st" + stateIndex);
-          stateIndex = next;
-          generation++;
-          lastSaved = sum;
-        }
-      }
     }
   }, profile.tickMs);
   return b;

@@ -17,12 +17,12 @@
  * connection has a queue of packets (a bounded number of bytes), sent in
  * pieces of at most one TCP segment, the next one from the "sent" callback.
  */
-import { Broker, stopBroker } from "../core/broker/broker";
-import { publishSys } from "../core/broker/sys_tree";
+import { Broker } from "../core/broker/broker";
 import { BrokerConfig } from "../core/config";
 import { Bytes, Platform, Storage, Transport } from "../core/platform";
 import { sendQueueHardLimit } from "../core/profile";
-import { restoreState, serializeState, validState } from "../core/persist/snapshot";
+import { StateFiles } from "../core/persist/state_files";
+import { runTick, startRun, stopRun } from "../core/run/loop";
 import {
   FileModule, LuaStringLib, LuaTableLib, NetModule, NetServer, NetSocket, NodeModule, Timer, TmrModule,
 } from "./nodemcu";
@@ -52,8 +52,6 @@ export interface BoardConfig {
 }
 
 const CONFIG_FILE = "config.lua";
-/** Two state files, written alternately: the new one is complete before the old one is erased. */
-const STATE_FILES = ["mqtt.st0", "mqtt.st1"];
 /** One TCP segment: NodeMCU's receive chunks are at most this, and sends are kept within it. */
 const SEGMENT = 1460;
 /** Bytes turned into a string per string.char call (well inside Lua's argument limits). */
@@ -364,81 +362,11 @@ interface Running {
   view: View;
   servers: NetServer[];
   timer: Timer;
-  cfg: BoardConfig;
-  storage: Storage;
+  /** The persisted state (core/persist/state_files.ts); undefined without persistence. */
+  files: StateFiles | undefined;
 }
 
 let running: Running | undefined = undefined;
-
-/*
- * Persisted state: two files, each "generation:state". A save writes the
- * file not holding the newest state, then removes the other; at boot the
- * valid file with the higher generation wins. A write torn by a power cut
- * fails the state's checksum, so the board comes back with the old state or
- * the new one. Saves are at most one per persistIntervalMs, and only when
- * something changed (a sum of the state is kept, not the state itself).
- */
-let stateIndex = 0;
-let generation = 0;
-let lastSum = -1;
-
-/** Adler-style sum of a string, integer arithmetic only. */
-function sumOf(s: string): number {
-  let a = 1;
-  let b = 0;
-  for (let i = 0; i < s.length; i++) {
-    a = (a + s.charCodeAt(i)) % 65521;
-    b = (b + a) % 65521;
-  }
-  return b * 65536 + a;
-}
-
-/** The decimal generation before the colon; -1 when there is none. */
-function generationOf(data: string, colon: number): number {
-  if (colon <= 0 || colon > 9) return -1;
-  let n = 0;
-  for (let i = 0; i < colon; i++) {
-    const d = data.charCodeAt(i) - 48;
-    if (d < 0 || d > 9) return -1;
-    n = n * 10 + d;
-  }
-  return n;
-}
-
-function loadState(b: Broker, storage: Storage): void {
-  let best = "";
-  let bestGen = -1;
-  for (let i = 0; i < STATE_FILES.length; i++) {
-    const data = storage.read(STATE_FILES[i]);
-    if (data === undefined) continue;
-    const colon = data.indexOf(":");
-    const gen = generationOf(data, colon);
-    const body = data.substring(colon + 1);
-    if (gen > bestGen && validState(body)) {
-      bestGen = gen;
-      stateIndex = i;
-      best = body;
-    }
-  }
-  if (bestGen >= 0 && restoreState(b, best)) {
-    generation = bestGen;
-    lastSum = sumOf(best);
-  }
-}
-
-function saveState(b: Broker, storage: Storage): void {
-  const data = serializeState(b);
-  const sum = sumOf(data);
-  if (sum === lastSum) return;
-  // write the new file, then remove the old one
-  const next = (stateIndex + 1) % STATE_FILES.length;
-  storage.erase(STATE_FILES[next]);
-  if (!storage.write(STATE_FILES[next], (generation + 1) + ":" + data)) return; // flash full: the old state stays
-  storage.erase(STATE_FILES[stateIndex]);
-  stateIndex = next;
-  generation++;
-  lastSum = sum;
-}
 
 /*
  * One set of socket callbacks for every connection: each finds its
@@ -539,17 +467,12 @@ export function start(cfg?: BoardConfig): Broker | undefined {
   const storage = platform.storage as Storage;
   const b = new Broker(c.config, platform, transport);
   transport.broker = b;
-  if (c.config.persistence) {
-    stateIndex = 0;
-    generation = 0;
-    lastSum = -1;
-    loadState(b, storage);
-  }
+  const files = startRun(b, storage);
   joinWifi(c);
   const view = setmetatable({ s: "", length: 0 }, VIEW_META) as View;
   const servers: NetServer[] = [];
   const timer = tmr.create();
-  running = { broker: b, transport: transport, view: view, servers: servers, timer: timer, cfg: c, storage: storage };
+  running = { broker: b, transport: transport, view: view, servers: servers, timer: timer, files: files };
   const listeners = c.config.listeners;
   for (let i = 0; i < listeners.length; i++) {
     const srv = net.createServer(net.TCP, IDLE_TIMEOUT_S);
@@ -557,15 +480,9 @@ export function start(cfg?: BoardConfig): Broker | undefined {
     servers.push(srv);
     print("mqtt: broker listening on port " + listeners[i].port);
   }
-  let lastSave = clock.now();
   timer.alarm(profile.tickMs, tmr.ALARM_AUTO, () => {
     transport.runPending();
-    b.tick();
-    publishSys(b);
-    if (c.config.persistence && clock.now() - lastSave >= profile.persistIntervalMs) {
-      lastSave = clock.now();
-      saveState(b, storage);
-    }
+    runTick(b, files);
   });
   return b;
 }
@@ -577,8 +494,7 @@ export function stop(): void {
   running = undefined;
   r.timer.unregister();
   for (let i = 0; i < r.servers.length; i++) r.servers[i].close();
-  stopBroker(r.broker);
-  if (r.cfg.config.persistence) saveState(r.broker, r.storage);
+  stopRun(r.broker, r.files);
 }
 
 /** The running broker (console and tests). */

@@ -21,6 +21,7 @@ const CORE_RANK: { [top: string]: number } = {
   retain: 3, session: 3,
   config: 4, bridge: 4, broker: 4,
   persist: 5,
+  run: 6,
 };
 
 function sources(): string[] {

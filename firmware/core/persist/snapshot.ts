@@ -70,6 +70,11 @@ export function serializeState(b: BrokerState): string {
   return MAGIC + u32(body.length) + body + u32(checksum(body, 0, body.length));
 }
 
+/** The checksum a snapshot ends with: what a save compares with the last one's to tell a changed state. */
+export function snapshotSum(data: string): number {
+  return data.length < 12 ? -1 : readU32(data, data.length - 4);
+}
+
 /** True when `data` is a whole, undamaged state file. */
 export function validState(data: string): boolean {
   if (data.length < 12 || data.substring(0, 4) !== MAGIC) return false;

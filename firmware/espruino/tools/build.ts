@@ -65,7 +65,8 @@ const COLD_ROOTS = [
   // the core's PUBLISH encoder: the board's transport writes two pieces (Transport.sendTwo), so the
   // core reaches it only where a transport cannot (12 parameters, 17 JsVars resident)
   "encodePublish",
-  "errorName", "publishWill", "guardTick", "publishSys", "serializeState", "validState", "restoreState",
+  "errorName", "publishWill", "guardTick", "publishSys", "startRun", "loadStateFiles", "saveStateFiles", "serializeState",
+  "validState", "restoreState", "snapshotSum",
   "newSubscriptionIndex",
   // a bridge (firmware/core/bridge/bridge.ts), all of it: each event loads what it runs. Every function
   // that hands out a closure which lives on (the broker's hook, a link's events, the journal, the
