@@ -1,7 +1,6 @@
 import { Broker, stopBroker } from "../firmware/core/broker/broker";
 import { publishSys } from "../firmware/core/broker/sys_tree";
 import { BrokerConfig } from "../firmware/core/config";
-import { SimClock, SimNetwork, SimOptions } from "./sim";
 import { nodePlatform } from "./platform";
 import { TcpTransport } from "./tcp";
 import { attachPersistence, Persistence } from "./persistence";
@@ -77,26 +76,4 @@ export async function startBroker(
       await ws.shutdown();
     },
   };
-}
-
-export interface SimBroker {
-  broker: Broker;
-  net: SimNetwork;
-  clock: SimClock;
-  logs: string[];
-}
-
-/** The broker on the simulated network and clock: ticks run as the test advances time. */
-export function startSimBroker(config: BrokerConfig, opts: SimOptions = {}): SimBroker {
-  const clock = new SimClock();
-  const net = new SimNetwork(clock, opts);
-  const logs: string[] = [];
-  const broker = new Broker(config, nodePlatform((l) => logs.push(l), () => clock.now), net);
-  net.attach(broker);
-  const tick = () => {
-    broker.tick();
-    clock.schedule(config.profile.tickMs, tick);
-  };
-  clock.schedule(config.profile.tickMs, tick);
-  return { broker, net, clock, logs };
 }

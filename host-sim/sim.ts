@@ -1,5 +1,7 @@
 import { Broker } from "../firmware/core/broker/broker";
+import { BrokerConfig } from "../firmware/core/config";
 import { Bytes, Transport } from "../firmware/core/platform";
+import { nodePlatform } from "./platform";
 
 /**
  * A deterministic network for the core: a simulated clock and simulated
@@ -340,4 +342,26 @@ export function bytesToHex(bytes: Uint8Array | number[]): string {
   let s = "";
   for (const b of bytes) s += (b < 16 ? "0" : "") + b.toString(16).toUpperCase();
   return s;
+}
+
+export interface SimBroker {
+  broker: Broker;
+  net: SimNetwork;
+  clock: SimClock;
+  logs: string[];
+}
+
+/** The broker on the simulated network and clock: ticks run as the test advances time. */
+export function startSimBroker(config: BrokerConfig, opts: SimOptions = {}): SimBroker {
+  const clock = new SimClock();
+  const net = new SimNetwork(clock, opts);
+  const logs: string[] = [];
+  const broker = new Broker(config, nodePlatform((l) => logs.push(l), () => clock.now), net);
+  net.attach(broker);
+  const tick = () => {
+    broker.tick();
+    clock.schedule(config.profile.tickMs, tick);
+  };
+  clock.schedule(config.profile.tickMs, tick);
+  return { broker, net, clock, logs };
 }

@@ -20,3 +20,22 @@ export interface BrokerConfig {
   /** `connection` sections (bridges to other brokers); absent or empty: none. */
   bridges?: BridgeConfig[];
 }
+
+/** How a board joins the network: a station of `ssid`, or its own access point (`ap`). */
+export interface BoardWifi {
+  ssid: string;
+  password: string;
+  ap: boolean;
+  hostname: string;
+}
+
+/**
+ * What a board boots with, as its flash tool writes it (Espruino's
+ * mqtt.json, NodeMCU's config.lua): the broker's configuration, the Wi-Fi
+ * (undefined: the network is up already), and whether to print log lines.
+ */
+export interface BoardConfig {
+  config: BrokerConfig;
+  wifi: BoardWifi | undefined;
+  verbose: boolean;
+}

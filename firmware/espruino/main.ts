@@ -12,7 +12,7 @@
  */
 import { Broker } from "../core/broker/broker";
 import { Connection } from "../core/broker/connection";
-import { BrokerConfig } from "../core/config";
+import { BoardConfig } from "../core/config";
 import { Bytes, Transport } from "../core/platform";
 import { runTick, startRun } from "../core/run/loop";
 import { bridgesNetwork, journalCompactAt, startBridges, tickBridges } from "../core/bridge/bridge";
@@ -27,13 +27,6 @@ declare function setInterval(fn: () => void, ms: number): any;
 declare function setTimeout(fn: () => void, ms: number): any;
 declare const E: any;
 declare const process: any;
-
-/** What `npm run flash` writes to Storage as mqtt.json. */
-interface BoardConfig {
-  config: BrokerConfig;
-  wifi: { ssid: string; password: string; ap: boolean; hostname: string } | undefined;
-  verbose: boolean;
-}
 
 /**
  * The shared receive buffer: what goes to the parser is copied in here,

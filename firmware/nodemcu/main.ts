@@ -18,7 +18,7 @@
  * pieces of at most one TCP segment, the next one from the "sent" callback.
  */
 import { Broker } from "../core/broker/broker";
-import { BrokerConfig } from "../core/config";
+import { BoardConfig } from "../core/config";
 import { Bytes, Platform, Storage, Transport } from "../core/platform";
 import { sendQueueHardLimit } from "../core/profile";
 import { StateFiles } from "../core/persist/state_files";
@@ -43,13 +43,6 @@ declare function setmetatable<T extends object>(this: void, t: T, mt: object): T
 declare function collectgarbage(this: void, opt: string): number;
 declare function print(this: void, line: string): void;
 declare function dofile(this: void, name: string): any;
-
-/** What config.lua returns (written by `npm run flash:nodemcu`). */
-export interface BoardConfig {
-  config: BrokerConfig;
-  wifi: { ssid: string; password: string; ap: boolean; hostname: string } | undefined;
-  verbose: boolean;
-}
 
 const CONFIG_FILE = "config.lua";
 /** One TCP segment: NodeMCU's receive chunks are at most this, and sends are kept within it. */

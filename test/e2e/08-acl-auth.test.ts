@@ -12,7 +12,7 @@ import * as assert from "uvu/assert";
 import { encodeConnect } from "../../firmware/core/codec/encode";
 import { defaultConfig, loadConfig, loadProfile } from "../../host-sim/config";
 import { formatPasswordLine, hashPassword } from "../../host-sim/password-file";
-import { startSimBroker } from "../../host-sim/server";
+import { startSimBroker } from "../../host-sim/sim";
 import { bytesToHex } from "../../host-sim/sim";
 import {
   barrier, connect, connectRefused, CONNECT_DEFAULTS, idle, publish, startTestBroker, subscribe, TestBroker, tracked, unique,

@@ -21,7 +21,7 @@ import { CONNACK_BAD_CREDENTIALS, CONNACK_NOT_AUTHORIZED, PUBACK, SUBACK_FAILURE
 import { aclAllowsTopic } from "../../firmware/core/auth/acl";
 import { ConfigError, loadConfig, loadProfile } from "../../host-sim/config";
 import { formatPasswordLine, hashPassword } from "../../host-sim/password-file";
-import { SimBroker, startSimBroker } from "../../host-sim/server";
+import { SimBroker, startSimBroker } from "../../host-sim/sim";
 import { connect, connectRefused, tracked, withTimeout } from "../support/e2e-helpers";
 import { SimClient } from "../support/sim-client";
 import { retainedGet } from "../../firmware/core/retain/store";

@@ -19,7 +19,7 @@ import { CONNECTED } from "../../firmware/core/broker/connection";
 import { Bytes } from "../../firmware/core/platform";
 import { BoardProfile } from "../../firmware/core/profile";
 import { defaultConfig } from "../../host-sim/config";
-import { startSimBroker } from "../../host-sim/server";
+import { startSimBroker } from "../../host-sim/sim";
 import { Broker } from "../../firmware/core/broker/broker";
 import { BrokerConfig } from "../../firmware/core/config";
 import { SimClock, SimNetwork } from "../../host-sim/sim";

@@ -11,7 +11,7 @@ import { BrokerConfig } from "../../firmware/core/config";
 import { BoardProfile } from "../../firmware/core/profile";
 import { defaultConfig, loadProfile } from "../../host-sim/config";
 import { hashPassword } from "../../host-sim/password-file";
-import { startSimBroker } from "../../host-sim/server";
+import { startSimBroker } from "../../host-sim/sim";
 import { connectBytes, decodeAll, publishBytes, subscribeBytes } from "./sim-client";
 import { findSession } from "../../firmware/core/session/registry";
 

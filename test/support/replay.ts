@@ -8,7 +8,7 @@ import * as net from "node:net";
 import * as path from "node:path";
 import { encodeConnect, encodePublishString } from "../../firmware/core/codec/encode";
 import { BrokerConfig } from "../../firmware/core/config";
-import { startSimBroker } from "../../host-sim/server";
+import { startSimBroker } from "../../host-sim/sim";
 import { bytesToHex, hexToBytes } from "../../host-sim/sim";
 
 export const DEFAULT_CORPUS = path.join(__dirname, "..", "conformance", "mosquitto-msg-sequence");

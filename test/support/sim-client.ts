@@ -20,7 +20,7 @@ import { BrokerConfig } from "../../firmware/core/config";
 import { Bytes } from "../../firmware/core/platform";
 import { BoardProfile } from "../../firmware/core/profile";
 import { defaultConfig, loadProfile } from "../../host-sim/config";
-import { SimBroker, startSimBroker } from "../../host-sim/server";
+import { SimBroker, startSimBroker } from "../../host-sim/sim";
 import { SimOptions, SimSocket } from "../../host-sim/sim";
 
 export const TYPE_NAMES = [

@@ -23,7 +23,7 @@ import {
 import { PacketReader } from "../../firmware/core/codec/reader";
 import { validUtf8 } from "../../firmware/core/codec/utf8";
 import { Bytes } from "../../firmware/core/platform";
-import { startSimBroker } from "../../host-sim/server";
+import { startSimBroker } from "../../host-sim/sim";
 import { allSessions } from "../../firmware/core/session/registry";
 import {
   ackBytes, configWith, connectBytes, connectOptions, Packet, PacketDecoder, publishBytes, snapshot, subscribeBytes,

@@ -115,7 +115,7 @@ const MAY_IMPORT: { [part: string]: string[] } = {
   // tools run on Node: they read mosquitto.conf and passwd files with the desktop's readers
   "espruino-tools": ["core", "espruino", "board-tools", "host-sim"],
   "nodemcu-tools": ["core", "nodemcu", "board-tools", "host-sim"],
-  "board-tools": [],
+  "board-tools": ["core"],
   "host-sim": ["core"],
   bin: ["host-sim"],
   scripts: ["core", "espruino", "nodemcu", "espruino-tools", "nodemcu-tools", "host-sim"],

@@ -11,7 +11,7 @@ import { BoardProfile, connectPacketLimit } from "../profile";
 import { RetainStore } from "../retain/store";
 import { Session } from "../session/session";
 import { SessionRegistry } from "../session/registry";
-import { newSubscriptionIndex } from "../topics/choose";
+import { newSubscriptionIndex } from "../topics/subscription_index";
 import { SubscriptionIndex } from "../topics/table";
 import { AWAIT_CONNECT, CLOSED, CONNECTED, Connection, PacketHandler } from "./connection";
 import { feedConnecting } from "./connecting";

@@ -46,7 +46,7 @@ export function routePublish(
   }
   if (matched === 0) return 0;
   b.stats.publishReceived++;
-  let zeroLen = -1;
+  let qos0HeadLen = -1;
   // a QoS 0 publish as received: its length-prefixed topic is followed by its payload
   const raw = stored === undefined && qos === 0 && topicOff >= 2 && payloadOff === topicOff + topicLen &&
     src[topicOff - 2] * 256 + src[topicOff - 1] === topicLen;
@@ -76,17 +76,17 @@ export function routePublish(
       if (raw) {
         // a received QoS 0 publish goes out as it came: its own topic and payload bytes after a
         // fresh fixed header (retain cleared), with no copy in between
-        if (zeroLen < 0) {
+        if (qos0HeadLen < 0) {
           b.tx[0] = 0x30;
-          zeroLen = 1 + writeRemainingLength(b.tx, 1, 2 + topicLen + payloadLen);
+          qos0HeadLen = 1 + writeRemainingLength(b.tx, 1, 2 + topicLen + payloadLen);
         }
         if (b.transport.sendTwo !== undefined) {
           b.stats.messagesSent++;
-          b.stats.bytesSent += zeroLen + 2 + topicLen + payloadLen;
-          b.transport.sendTwo(s.connId, b.tx, 0, zeroLen, src, topicOff - 2, 2 + topicLen + payloadLen);
+          b.stats.bytesSent += qos0HeadLen + 2 + topicLen + payloadLen;
+          b.transport.sendTwo(s.connId, b.tx, 0, qos0HeadLen, src, topicOff - 2, 2 + topicLen + payloadLen);
           continue;
         }
-        b.send(s.connId, zeroLen);
+        b.send(s.connId, qos0HeadLen);
         b.stats.bytesSent += 2 + topicLen + payloadLen;
         b.transport.send(s.connId, src, topicOff - 2, 2 + topicLen + payloadLen);
         continue;
@@ -94,28 +94,28 @@ export function routePublish(
       if (b.transport.sendTwo !== undefined) {
         // (a QoS 1/2 publish to a QoS 0 subscriber, a will, $SYS) the fixed header and the topic
         // here, the payload from where it lies, in one write: encodePublish is cold code on a board
-        if (zeroLen < 0) {
+        if (qos0HeadLen < 0) {
           let tx = b.txFor(7 + topicLen);
-          zeroLen = writePublishHead(tx, 0, PUBLISH * 16, 2 + topicLen + payloadLen, topicLen);
-          text.copy(tx, zeroLen, src, topicOff, topicLen);
-          zeroLen += topicLen;
+          qos0HeadLen = writePublishHead(tx, 0, PUBLISH * 16, 2 + topicLen + payloadLen, topicLen);
+          text.copy(tx, qos0HeadLen, src, topicOff, topicLen);
+          qos0HeadLen += topicLen;
         }
         b.stats.messagesSent++;
-        b.stats.bytesSent += zeroLen + payloadLen;
-        b.transport.sendTwo(s.connId, b.tx, 0, zeroLen, src, payloadOff, payloadLen);
+        b.stats.bytesSent += qos0HeadLen + payloadLen;
+        b.transport.sendTwo(s.connId, b.tx, 0, qos0HeadLen, src, payloadOff, payloadLen);
         continue;
       }
-      if (zeroLen < 0) {
-        zeroLen = encodePublish(
+      if (qos0HeadLen < 0) {
+        qos0HeadLen = encodePublish(
           b.txFor(publishSize(topicLen, payloadLen, 0)), 0, 0, false, false, 0,
           src, topicOff, topicLen, src, payloadOff, payloadLen,
         );
       }
-      b.send(s.connId, zeroLen);
+      b.send(s.connId, qos0HeadLen);
     } else {
       if (stored === undefined) stored = storeMessage(b.platform.alloc, src, topicOff, topicLen, payloadOff, payloadLen, qos, false);
       // sending a stored message reuses the send buffer: the QoS 0 copy must be re-encoded after
-      zeroLen = -1;
+      qos0HeadLen = -1;
       deliverStored(b, s, stored, q, false);
     }
   }

@@ -8,10 +8,17 @@ export interface PacketSink {
 }
 
 /** Between packets: what a reader is in when it holds no partial packet. */
-export const STATE_HEADER = 0;
+const STATE_HEADER = 0;
+/**
+ * Reading the remaining length: STATE_LENGTH + k while its byte k + 1 is
+ * awaited, so the state says the byte's place value (128^k) and how many
+ * more may come (four in all [MQTT-2.2.3]) with no field of its own: a Lua
+ * table past 8 keys doubles its hash part, which cost NodeMCU 200 bytes a
+ * connection.
+ */
 const STATE_LENGTH = 1;
 /** Gathering a body: `remaining - have` bytes still to come. */
-export const STATE_BODY = 2;
+const STATE_BODY = 5;
 
 /**
  * Frames an MQTT byte stream into packets, accepting input split at any byte.
@@ -24,12 +31,8 @@ export class PacketReader {
   state = STATE_HEADER;
   first = 0;
   remaining = 0;
-  /**
-   * Body bytes gathered so far; while the fixed header is read, the place
-   * value of the next length byte. One field for both: a Lua table past 8
-   * keys doubles its hash part, which cost NodeMCU 200 bytes a connection.
-   */
-  have = 1;
+  /** Body bytes gathered so far. */
+  have = 0;
   buf: Bytes | undefined = undefined;
   maxPacket: number;
   initialSize: number;
@@ -53,15 +56,14 @@ export class PacketReader {
       if (state === STATE_HEADER) {
         this.first = src[i++];
         this.remaining = 0;
-        this.have = 1;
         this.state = STATE_LENGTH;
-      } else if (state === STATE_LENGTH) {
+      } else if (state < STATE_BODY) {
         let b = src[i++];
-        this.remaining += (b % 128) * this.have;
+        this.remaining += (b % 128) * (state === STATE_LENGTH ? 1 : state === STATE_LENGTH + 1 ? 128 : state === STATE_LENGTH + 2 ? 16384 : 2097152);
         if (b >= 128) {
-          this.have *= 128;
           // at most four length bytes [MQTT-2.2.3]
-          if (this.have > 2097152) return ERR_MALFORMED;
+          if (state === STATE_LENGTH + 3) return ERR_MALFORMED;
+          this.state = state + 1;
           continue;
         }
         if (this.remaining > MAX_REMAINING_LENGTH) return ERR_MALFORMED;

@@ -58,7 +58,7 @@ function loopCount(buf: Bytes, off: number, len: number, byte: number): number {
   return n;
 }
 
-/** Defined (true) by the Espruino build only (topics/choose.ts). */
+/** Defined (true) by the Espruino build only (topics/subscription_index.ts). */
 declare const BOARD_BUILD: boolean;
 
 /**

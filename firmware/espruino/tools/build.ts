@@ -100,7 +100,7 @@ export function buildEspruino(opts: BuildOptions = {}): string {
     logLevel: "error",
     mangleProps: mangleRegExp(ROOT),
     mangleCache: cache,
-    // the board's own choices (firmware/core/topics/choose.ts)
+    // the board's own choices (firmware/core/topics/subscription_index.ts)
     define: { BOARD_BUILD: "true" },
   });
   fs.writeFileSync(MANGLE_CACHE, JSON.stringify(bundled.mangleCache, null, 1));

@@ -9,6 +9,7 @@
  */
 import * as fs from "node:fs";
 import { BrokerConfig } from "../../core/config";
+import { boardConfigOf } from "../../tools/board-config";
 import { LIMITS_FILE } from "../selftest/suite";
 import { BoardProfile } from "../../core/profile";
 import { ConfigError, defaultConfig, loadConfig, loadProfile } from "../../../host-sim/config";
@@ -57,19 +58,12 @@ export function boardLimits(config: BrokerConfig): { [field: string]: number } {
  * mqtt.json only for code built without them (`inCode` false).
  */
 export function boardConfig(config: BrokerConfig, profile: BoardProfile & { wifi?: { mode?: string; hostname?: string } }, opts: FlashOptions, inCode = false): object {
-  const c = { ...config, profile: inCode ? {} : boardLimits(config), listeners: config.listeners.map((l) => ({ port: l.port, address: undefined })) };
+  const board = boardConfigOf(config, profile.wifi?.hostname, opts);
+  // only the limits the code does not hold (all of them, for code built without them)
+  board.config.profile = (inCode ? {} : boardLimits(config)) as unknown as BoardProfile;
   // a bridge as the core reads it: not where it was configured (each character a JsVar's share)
-  if (config.bridges !== undefined) c.bridges = config.bridges.map((x) => ({ ...x, where: undefined, tls: undefined }));
-  // a board is reached over Wi-Fi: there is no loopback to limit anonymous clients to
-  c.auth = { ...c.auth, anonymousLoopbackOnly: false };
-  const hasWifi = opts.wifi !== undefined;
-  return {
-    config: c,
-    wifi: hasWifi
-      ? { ssid: opts.wifi, password: opts.wifiPassword ?? "", ap: opts.accessPoint === true, hostname: profile.wifi?.hostname ?? "" }
-      : undefined,
-    verbose: opts.verbose === true,
-  };
+  if (config.bridges !== undefined) board.config.bridges = config.bridges.map((x) => ({ ...x, where: undefined, tls: undefined }));
+  return board;
 }
 
 export async function flash(opts: FlashOptions): Promise<FlashResult> {

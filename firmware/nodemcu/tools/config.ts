@@ -1,11 +1,12 @@
 /**
  * config.lua, the NodeMCU broker's configuration: a Lua file returning one
  * table, read at boot with dofile (no JSON module needed on the board). It
- * holds what firmware/nodemcu/main.ts calls a BoardConfig: the broker
+ * holds a BoardConfig (firmware/core/config.ts): the broker
  * configuration (board profile, listeners, auth, persistence), the Wi-Fi
  * set-up and whether connection lines are printed.
  */
-import { BrokerConfig } from "../../core/config";
+import { BoardConfig, BrokerConfig } from "../../core/config";
+import { boardConfigOf } from "../../tools/board-config";
 import { PROFILE_FIELDS } from "../../core/profile";
 import { ConfigError, defaultConfig, loadConfig, loadProfile } from "../../../host-sim/config";
 import { refuseBoardBridges } from "../../../host-sim/bridge-host";
@@ -69,7 +70,7 @@ export function toLua(v: unknown, indent = ""): string {
 }
 
 /** The BoardConfig a NodeMCU board boots with. */
-export function nodemcuBoardConfig(opts: NodeMcuConfigOptions): { config: BrokerConfig; wifi: object | undefined; verbose: boolean } {
+export function nodemcuBoardConfig(opts: NodeMcuConfigOptions): BoardConfig {
   const profile = loadProfile(opts.board) as ReturnType<typeof loadProfile> & { wifi?: { hostname?: string } };
   const config = opts.config !== undefined ? loadConfig(opts.config, profile) : defaultConfig(profile);
   if (opts.config === undefined) config.listeners = [{ port: opts.port ?? 1883, address: undefined }];
@@ -86,18 +87,10 @@ export function nodemcuBoardConfig(opts: NodeMcuConfigOptions): { config: Broker
   // only the fields the core reads: the profile's description and board names stay on the desktop
   const p: { [k: string]: unknown } = { name: config.profile.name };
   for (const f of PROFILE_FIELDS) p[f] = (config.profile as unknown as { [k: string]: unknown })[f];
-  const c = {
-    ...config,
-    profile: p as unknown as BrokerConfig["profile"],
-    listeners: config.listeners.map((l) => ({ port: l.port, address: undefined })),
-    // a board is reached over Wi-Fi: there is no loopback to limit anonymous clients to
-    auth: { ...config.auth, anonymousLoopbackOnly: false },
-    persistenceLocation: undefined,
-  };
-  const wifi = opts.wifi !== undefined
-    ? { ssid: opts.wifi, password: opts.wifiPassword ?? "", ap: opts.accessPoint === true, hostname: profile.wifi?.hostname ?? "" }
-    : undefined;
-  return { config: c, wifi, verbose: opts.verbose === true };
+  const board = boardConfigOf(config, profile.wifi?.hostname, opts);
+  board.config.profile = p as unknown as BrokerConfig["profile"];
+  board.config.persistenceLocation = undefined;
+  return board;
 }
 
 /** config.lua's text. */
