@@ -46,6 +46,7 @@ interface FlashFiles {
  * Its four methods only call the code that does the work, each a cold file
  * of its own (firmware/espruino/tools/build.ts): a board keeps the state above and
  * the methods, not the code, for as long as the bridge runs.
+ * @cold 420
  */
 export function flashJournal(storage: any, size: number): Storage {
   const j: FlashFiles = { st: storage, size: size, live: {}, end: {}, cap: {} };
@@ -96,7 +97,10 @@ function flashFind(j: FlashFiles, name: string): void {
   }
 }
 
-/** `body` (escaped) as the whole journal, in its other file. */
+/**
+ * `body` (escaped) as the whole journal, in its other file.
+ * @cold 440
+ */
 function flashRewrite(j: FlashFiles, name: string, body: string): boolean {
   flashFind(j, name);
   const old = j.live[name];
@@ -111,6 +115,7 @@ function flashRewrite(j: FlashFiles, name: string, body: string): boolean {
   return true;
 }
 
+/** @cold 430 */
 function flashRead(j: FlashFiles, name: string): string | undefined {
   flashFind(j, name);
   const file = j.live[name];
@@ -122,6 +127,7 @@ function flashRead(j: FlashFiles, name: string): string | undefined {
   return n === 0 ? "" : unescapeRecords(E.toString(E.toUint8Array(j.st.read(name + file, BODY, n))));
 }
 
+/** @cold 450 */
 function flashErase(j: FlashFiles, name: string): void {
   j.st.erase(name + "a");
   j.st.erase(name + "b");
@@ -130,6 +136,7 @@ function flashErase(j: FlashFiles, name: string): void {
   delete j.cap[name];
 }
 
+/** @cold 460 */
 function flashAppend(j: FlashFiles, name: string, data: string): boolean {
   flashFind(j, name);
   const rec = escapeRecords(data);

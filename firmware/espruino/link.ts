@@ -9,7 +9,10 @@ import { Bytes, Link, LinkEvents } from "../core/platform";
 declare const global: any;
 declare const E: any;
 
-/** Cold on the board (firmware/espruino/tools/build.ts): built only with a bridge. */
+/**
+ * Cold on the board (firmware/espruino/tools/build.ts): built only with a bridge.
+ * @cold 470
+ */
 export function netConnect(host: string, port: number, _bridge: string, events: LinkEvents): Link | undefined {
   let sock: any;
   try {

@@ -128,7 +128,7 @@ function flushHeld(socks: RawSockets): void {
  * The QoS 1/2 path (storedOne, acked), warm: on a board their text is in
  * RAM only while there is traffic for it. They are "ram" functions (read
  * about twice as fast as from flash: QoS 1 44 -> 79 msg/s measured) made
- * cold by the build (build-espruino.ts COLD_ROOTS), so the first use loads
+ * cold by the build (marked @cold, tools/cold-roots.ts), so the first use loads
  * them from Storage into RAM, about 180 JsVars, and they are kept here
  * until a tick finds no route kept (main.ts calls coolDown): an idle
  * board, or one whose clients just came, went or subscribed, holds none.
@@ -319,6 +319,7 @@ function writeRun(socks: RawSockets, out: RouteOut, d: string, from: number, o: 
 /**
  * `stretch` took `packets` alike in size from `start`: when the first two
  * also start alike (type, length, topic), keep that shape (learnStream).
+ * @cold 40
  */
 function learnFrom(rx: Receiver, d: string, start: number, size: number, routes: { [key: string]: Route }): void {
   const at = d.charCodeAt(start + 1) < 128 ? start + 2 : start + 3;
@@ -361,6 +362,7 @@ function learnStream(rx: Receiver, head: string, size: number, route: Route): vo
  * (stretch), so each passes every check its route stands for, and its size
  * the payload limit. Per chunk it runs about twenty statements, each tens
  * of microseconds here, and one call: routedRaw's counting is written out.
+ * @cold 30
  */
 export function streamed(b: Broker, socks: RawSockets, rx: Receiver, chunk: string): boolean {
   "ram";
@@ -427,6 +429,7 @@ export function streamed(b: Broker, socks: RawSockets, rx: Receiver, chunk: stri
  * route not kept, a packet id 0, over the payload limit, a repeated or
  * excess QoS 2 id, a packet cut at the chunk's end) goes to parseOne.
  * Returns where the next packet starts.
+ * @cold 10
  */
 function storedOne(b: Broker, socks: RawSockets, rx: Receiver, d: string, o: number, limit: number): number {
   "ram";
@@ -529,6 +532,7 @@ function storedOne(b: Broker, socks: RawSockets, rx: Receiver, d: string, o: num
  * awaiting it (answered with PUBREL), a PUBREL for an incoming id held
  * (answered with PUBCOMP). Returns false, having done nothing, for anything
  * else: the handler's to answer or refuse.
+ * @cold 20
  */
 function acked(b: Broker, socks: RawSockets, conn: Connection, first: number, d: string, o: number): boolean {
   "ram";

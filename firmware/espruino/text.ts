@@ -10,7 +10,7 @@ import { Bytes } from "../core/platform";
 
 declare const E: any;
 
-/** Set them, once, before the broker starts (resident: build-espruino.ts says why). */
+/** Set them, once, before the broker starts (resident: tools/cold-roots.ts says why). */
 export function installText(): void {
   const str = (buf: Bytes, off: number, len: number): string =>
     len === 0 ? "" : E.toString((buf as any).subarray(off, off + len));

@@ -16,6 +16,9 @@ import { MANGLE_CACHE } from "../../firmware/espruino/tools/build";
 import { inlineProfile } from "../../firmware/espruino/tools/inline-profile";
 import { boardLimits } from "../../firmware/espruino/tools/flash";
 import { defaultConfig, loadProfile } from "../../host-sim/config";
+import { dropUnused, inlineConstants, moveColdCode } from "../../firmware/espruino/tools/shrink";
+import { boardSources, coldMarks, coldRoots } from "../../firmware/espruino/tools/cold-roots";
+import { coreMemberNames, renameKeys } from "../../firmware/espruino/tools/mangle";
 
 const ROOT = path.join(__dirname, "..", "..");
 
@@ -144,6 +147,124 @@ test("limits in the code: the board's bundle keeps no read of a limit, and no ot
   };
   walkDir(path.join(ROOT, "firmware"));
   assert.equal(elsewhere, []);
+});
+
+// ---- each pass of the build on a small bundle, against the text it must give (golden) ----
+
+const SHRINK_INPUT = `(function () {
+var LIMIT = 3, NAME = "x", live = 0, changed = 1;
+changed = 2;
+function hot(a) { live += LIMIT; return rare(a) + helper(a) + changed; }
+function rare(b) { return onlyRare(b) + shared(b); }
+function onlyRare(c) { return c + NAME; }
+function other(d) { return shared(d); }
+function shared(e) { return e; }
+function helper(f) { return other(f); }
+function unused() { return unused(); }
+var Klass = (function () { function Klass() {} Klass.prototype.m = function () {}; return Klass; })();
+hot(1);
+})();
+`;
+
+test("shrink, constants: a top-level literal never assigned again goes where it is used, its declaration with it", () => {
+  const out = inlineConstants(SHRINK_INPUT);
+  assert.equal(out.inlined, ["LIMIT", "NAME"]);
+  assert.match(out.code, "var live = 0, changed = 1;\nchanged = 2;");
+  assert.match(out.code, "function hot(a) { live += (3); return rare(a) + helper(a) + changed; }");
+  assert.match(out.code, 'function onlyRare(c) { return c + ("x"); }');
+  // a parameter or a nested declaration of the same name is not the constant
+  assert.equal(inlineConstants("(function(){var K=1;function f(K){return K}f(K)})();").inlined, []);
+});
+
+test("shrink, unused: functions and lowered classes nothing refers to go, a self-reference keeping nothing", () => {
+  const out = dropUnused(inlineConstants(SHRINK_INPUT).code);
+  assert.equal(out.dropped, ["unused", "Klass"]);
+  assert.not.match(out.code, "unused");
+  assert.not.match(out.code, "Klass");
+  assert.match(out.code, "function helper(f) { return other(f); }");
+});
+
+test("shrink, cold: a root and what only it reaches move into the factory; hot callers go through $cold(i)", () => {
+  const input = dropUnused(inlineConstants(SHRINK_INPUT).code).code;
+  const out = moveColdCode(input, ["rare", "other"]);
+  assert.equal(out.report.moved, ["onlyRare", "other", "rare", "shared"]);
+  assert.equal(out.report.stubs, ["rare", "other"]);
+  assert.is(out.report.params, 4);
+  assert.is(out.code, `(function () {
+function $cold(i) {
+switch (i) {
+case 0: return (function () {
+function rare(b) { return onlyRare(b) + shared(b); }
+function onlyRare(c) { return c + ("x"); }
+function shared(e) { return e; }
+return rare;
+})();
+case 1: return (function () {
+function other(d) { return shared(d); }
+function shared(e) { return e; }
+return other;
+})();
+}
+}
+var live = 0, changed = 1;
+changed = 2;
+function hot(a) { live += (3); return $cold(0)(a) + helper(a) + changed; }
+
+
+
+
+function helper(f) { return $cold(1)(f); }
+
+
+hot(1);
+})();
+`);
+  // it runs as before
+  const run = (code: string) => new Function("out", code.replace("hot(1);", "out.v = hot(1);"));
+  const before: any = {};
+  const after: any = {};
+  run(input)(before);
+  run(out.code)(after);
+  assert.is(after.v, before.v);
+  // a root the bundle lacks: left alone in part of the code, refused in the broker's
+  assert.is(moveColdCode(input, ["rare", "gone"]).report.stubs.join(), "rare");
+  assert.throws(() => moveColdCode(input, ["rare", "gone"], true), /marked @cold but not a function of the bundle[^\n]*gone/);
+  // a name that means something else somewhere would be rewritten wrongly: refused
+  assert.throws(() => moveColdCode("(function(){function r(){}function h(r){return r}h(r)})();", ["r"]), /shadows/);
+});
+
+test("cold marks: @cold N on a top-level function, in the order of N; anything else refuses", () => {
+  const marks = coldMarks([
+    { name: "a.ts", text: "/**\n * Rare.\n * @cold 20\n */\nexport function late(): void {}\n/** @cold 10 */\nfunction early(): void {}\nfunction hot(): void {}\n" },
+  ]);
+  assert.equal(marks.map((m) => `${m.name}@${m.place} ${m.at}`), ["early@10 a.ts:7", "late@20 a.ts:5"]);
+  const refuses = (text: string, why: RegExp) => assert.throws(() => coldMarks([{ name: "b.ts", text }]), why);
+  refuses("class C {\n  /** @cold 1 */\n  m(): void {}\n}\n", /b\.ts:3: @cold marks a function declared at the top/);
+  refuses("function f(): void {\n  /** @cold 1 */\n  function g(): void {}\n}\n", /b\.ts:3: @cold marks a function/);
+  refuses("/** @cold */\nfunction f(): void {}\n", /wants its place/);
+  refuses("/** @cold 5 */\nfunction f(): void {}\n/** @cold 5 */\nfunction g(): void {}\n", /@cold 5 is also b\.ts:2/);
+  refuses("/** @cold 5 */\nfunction f(): void {}\n/** @cold 6 */\nfunction f(): void {}\n", /a second cold f/);
+});
+
+test("cold marks: the board's marked functions, each in the broker's bundle (the build refuses one that is not)", () => {
+  const roots = coldRoots(ROOT);
+  assert.ok(roots.length >= 40, `${roots.length} marked`);
+  // what a board runs per packet comes before what it runs once (cold-roots.ts says why)
+  assert.ok(roots.indexOf("handlePingreq") < roots.indexOf("startRun"));
+  assert.ok(roots.indexOf("storedOne") === 0);
+  const sources = boardSources(ROOT).map((f) => f.name);
+  assert.ok(sources.indexOf("firmware/core/broker/handle_pingreq.ts") >= 0);
+  assert.equal(sources.filter((f) => /tools\/|interpreter\//.test(f)), []);
+});
+
+test("mangle: the core's own member names are renamed, names Espruino's objects use never", () => {
+  const names = coreMemberNames(ROOT);
+  for (const n of ["routeCount", "connectingBytes", "maxInflight", "sendTwo"]) assert.ok(names.indexOf(n) >= 0, n);
+  for (const n of ["write", "length", "read", "on", "end", "set", "subarray", "push", "charCodeAt", "password"]) assert.ok(names.indexOf(n) < 0, n);
+  // the configuration written to the board is renamed alike; the keys of a map of users (their names) are not
+  const cache = { profile: "a", maxInflight: "b", passwords: "c", algo: "d", users: "e" };
+  assert.equal(renameKeys({ profile: { maxInflight: 4 }, auth: { passwords: { uroot: { algo: "sha256" } }, users: ["x"] }, other: [{ algo: 1 }] }, cache),
+    { a: { b: 4 }, auth: { c: { uroot: { d: "sha256" } }, e: ["x"] }, other: [{ d: 1 }] });
 });
 
 test.run();

@@ -47,6 +47,7 @@ const LETTER_U = 117;
  * of mosquitto 2.0 (anywhere in the filter, not only as a whole level);
  * anything else after '%' is kept as is. A pattern with %u does not apply to a
  * client without a username (mosquitto: `if(acl_root->ucount && !username) continue;`).
+ * @cold 130
  */
 export function compileAcl(acl: AclTable, clientId: string, username: string | undefined): AclRule[] {
   const hasWildcard = (value: string): boolean => {
@@ -195,6 +196,7 @@ export function filterCovers(aclFilter: string, subFilter: string): boolean {
  * aclAllowsTopic: a `deny` rule covering the filter refuses it. A `deny`
  * that only overlaps part of the filter ("a/secret" under "a/#") does not
  * refuse the subscription: aclAllowsTopic filters those messages at delivery.
+ * @cold 110
  */
 export function aclAllowsSubscribe(rules: AclRule[], filter: string): boolean {
   for (let i = 0; i < rules.length; i++) {

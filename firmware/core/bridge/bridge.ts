@@ -280,6 +280,7 @@ function journalDelivered(br: Bridge, r: string, mark: number): void {
  * The journal is rewritten with what it still holds once it grew past this:
  * twice the queue's bytes and a margin for the records' own bytes. A board's
  * journal file is sized from it (firmware/espruino/journal.ts).
+ * @cold 410
  */
 export function journalCompactAt(b: BrokerState): number {
   return 2 * queueBounds(b).bytes + 1024;
@@ -380,6 +381,7 @@ function open(br: Bridge): void {
  * The events of one link, for that link only. In a function of its own: on
  * the board these closures live as long as the link, and they keep the
  * scope they were made in, which here holds nothing else.
+ * @cold 370
  */
 function linkEvents(br: Bridge, gen: number): LinkEvents {
   return {
@@ -395,7 +397,10 @@ function linkEvents(br: Bridge, gen: number): LinkEvents {
   };
 }
 
-/** Connected: CONNECT, with the notification's 0 as the will. */
+/**
+ * Connected: CONNECT, with the notification's 0 as the will.
+ * @cold 380
+ */
 function linkOpened(br: Bridge): void {
   const c = br.cfg;
   const b = br.b;
@@ -411,6 +416,7 @@ function linkOpened(br: Bridge): void {
   send(br, len);
 }
 
+/** @cold 390 */
 function linkData(br: Bridge, buf: Bytes, off: number, len: number): void {
   br.lastReceived = br.b.platform.now();
   const gen = br.linkGen;
@@ -428,7 +434,10 @@ function drop(br: Bridge): void {
   if (link !== undefined) link.close();
 }
 
-/** The link is gone: notify, back off, try again (the next address first). */
+/**
+ * The link is gone: notify, back off, try again (the next address first).
+ * @cold 400
+ */
 function linkLost(br: Bridge): void {
   const wasUp = br.state === UP;
   br.link = undefined;
@@ -680,6 +689,7 @@ export function readJournal(data: string): { msgs: BridgeMsg[]; complete: boolea
  * Start the configured bridges: each restores its journal (persistence on
  * and a Storage that appends), publishes its local notification 0, and
  * connects at the first tick. The broker's routing then feeds them.
+ * @cold 320
  */
 export function startBridges(b: BrokerState): Bridge[] {
   const list: Bridge[] = [];
@@ -724,13 +734,17 @@ export function startBridges(b: BrokerState): Bridge[] {
  * Broker.bridgeOut, a function that only calls bridgeOut. On the board what
  * a cold function hands out keeps its whole file alive; this one's file
  * holds only itself, and bridgeOut is loaded for each message it is given.
+ * @cold 360
  */
 function outHook(): (b: BrokerState, src: Bytes, topicOff: number, topicLen: number, payloadOff: number, payloadLen: number, qos: number) => void {
   return (b: BrokerState, src: Bytes, topicOff: number, topicLen: number, payloadOff: number, payloadLen: number, qos: number) =>
     bridgeOut(b, src, topicOff, topicLen, payloadOff, payloadLen, qos);
 }
 
-/** What routePublish hands every bridge. */
+/**
+ * What routePublish hands every bridge.
+ * @cold 350
+ */
 function bridgeOut(b: BrokerState, src: Bytes, topicOff: number, topicLen: number, payloadOff: number, payloadLen: number, qos: number): void {
   const retain = b.bridgeRetain;
   b.bridgeRetain = false;
@@ -741,7 +755,10 @@ function bridgeOut(b: BrokerState, src: Bytes, topicOff: number, topicLen: numbe
   }
 }
 
-/** Every tick of the broker. */
+/**
+ * Every tick of the broker.
+ * @cold 330
+ */
 export function tickBridges(b: BrokerState): void {
   const list = b.bridges as Bridge[] | undefined;
   if (list === undefined) return;
@@ -752,6 +769,7 @@ export function tickBridges(b: BrokerState): void {
  * The network went (down, `up` false) or came back (the board's Wi-Fi): a
  * link over a network that is gone is dropped now, not at its keepalive,
  * and a bridge waiting out its backoff connects at the next tick.
+ * @cold 340
  */
 export function bridgesNetwork(b: BrokerState, up: boolean): void {
   const list = b.bridges as Bridge[] | undefined;

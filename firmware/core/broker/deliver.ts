@@ -230,6 +230,7 @@ export function pump(b: BrokerState, s: Session): void {
  * Every message is checked against the read ACL of the connection it goes to:
  * a session resumed by another user keeps what it holds, but sends only what
  * that user may read (a PUBREL carries no message and always goes).
+ * @cold 150
  */
 export function resume(b: BrokerState, s: Session): void {
   let list = s.inflight;
@@ -248,7 +249,10 @@ export function resume(b: BrokerState, s: Session): void {
   pump(b, s);
 }
 
-/** Publish a connection's will [MQTT-3.1.2-8], if its ACL lets it write there. */
+/**
+ * Publish a connection's will [MQTT-3.1.2-8], if its ACL lets it write there.
+ * @cold 210
+ */
 export function publishWill(b: BrokerState, conn: Connection): void {
   let will = conn.will as StoredMessage;
   conn.will = undefined;
@@ -263,6 +267,7 @@ export function publishWill(b: BrokerState, conn: Connection): void {
 /**
  * Keep (or clear, on an empty payload [MQTT-3.3.1-10]) the retained message
  * for a topic [MQTT-3.3.1-5]. Returns false when the store is full.
+ * @cold 100
  */
 export function retainMessage(
   b: BrokerState, src: Bytes, topicOff: number, topicLen: number, payloadOff: number, payloadLen: number,

@@ -61,7 +61,10 @@ function loginKey(remote: string, username: string | undefined): string {
   return username === undefined ? "n" + remote : "a" + remote + "\n" + username;
 }
 
-/** True when CONNECTs as this user from this address are in their backoff: refuse without checking a password. */
+/**
+ * True when CONNECTs as this user from this address are in their backoff: refuse without checking a password.
+ * @cold 160
+ */
 export function loginBlocked(b: BrokerState, remote: string, username: string | undefined, now: number): boolean {
   if (b.profile.maxAuthFailures <= 0) return false;
   const r = findRecord(b.guard, loginKey(remote, username));
@@ -70,7 +73,10 @@ export function loginBlocked(b: BrokerState, remote: string, username: string | 
   return true;
 }
 
-/** A login as this user from this address was refused: count it, and start the backoff at the limit. */
+/**
+ * A login as this user from this address was refused: count it, and start the backoff at the limit.
+ * @cold 170
+ */
 export function loginFailed(b: BrokerState, remote: string, username: string | undefined, now: number): void {
   const p = b.profile;
   if (p.maxAuthFailures <= 0) return;
@@ -83,7 +89,10 @@ export function loginFailed(b: BrokerState, remote: string, username: string | u
   }
 }
 
-/** A CONNECT takes over a live session of `clientId`: true when that id has done so too often (refuse it). */
+/**
+ * A CONNECT takes over a live session of `clientId`: true when that id has done so too often (refuse it).
+ * @cold 180
+ */
 export function takeoverStorm(b: BrokerState, clientId: string, now: number): boolean {
   const p = b.profile;
   if (p.maxTakeovers <= 0) return false;
@@ -94,7 +103,10 @@ export function takeoverStorm(b: BrokerState, clientId: string, now: number): bo
   return true;
 }
 
-/** From broker.tick(): close connections stalled too long, forget records whose time is over. */
+/**
+ * From broker.tick(): close connections stalled too long, forget records whose time is over.
+ * @cold 220
+ */
 export function guardTick(b: BrokerState, now: number): void {
   const g = b.guard;
   const p = b.profile;

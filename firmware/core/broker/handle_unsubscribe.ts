@@ -9,7 +9,10 @@ import type { Connection } from "./connection";
 import { stopReplay } from "./retained_replay";
 import { text } from "../codec/text";
 
-/** UNSUBSCRIBE [MQTT-3.10]: checked whole first, then each filter removed; always UNSUBACK [MQTT-3.10.4-5]. */
+/**
+ * UNSUBSCRIBE [MQTT-3.10]: checked whole first, then each filter removed; always UNSUBACK [MQTT-3.10.4-5].
+ * @cold 90
+ */
 export function handleUnsubscribe(b: BrokerState, conn: Connection, buf: Bytes, off: number, len: number): number {
   if (len < 2) return ERR_MALFORMED;
   let packetId = buf[off] * 256 + buf[off + 1];

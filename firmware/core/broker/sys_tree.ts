@@ -117,7 +117,10 @@ function clientList(b: BrokerState): string {
   return out;
 }
 
-/** Call from the adapter's tick: publishes the tree when the interval has passed. */
+/**
+ * Call from the adapter's tick: publishes the tree when the interval has passed.
+ * @cold 230
+ */
 export function publishSys(b: BrokerState): void {
   const interval = b.profile.sysIntervalMs;
   if (interval <= 0) return;
@@ -136,6 +139,7 @@ export function publishSys(b: BrokerState): void {
  * A new subscription to `filter`: send the matching $SYS values now, retain
  * flag set. They are QoS 0 and computed afresh every interval, so past the
  * send-queue bound they are dropped as live QoS 0 is.
+ * @cold 120
  */
 export function deliverSysTo(b: BrokerState, session: Session, filter: string): void {
   if (filter.charAt(0) !== "$") return;

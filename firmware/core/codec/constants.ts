@@ -53,7 +53,10 @@ export const ERR_SLOW = 11;
 
 export const REQUIRED_FLAGS: number[] = [-2, 0, 0, -1, 0, 0, 2, 0, 2, 0, 2, 0, 0, 0, 0, -2];
 
-/** A closing reason for logs. Built when asked: a table kept in memory would cost JsVars on a board. */
+/**
+ * A closing reason for logs. Built when asked: a table kept in memory would cost JsVars on a board.
+ * @cold 200
+ */
 export function errorName(code: number): string {
   return "none|protocol error|malformed packet|packet too large|not authorized|refused|keepalive expired|session taken over|socket closed|no CONNECT in time|broker shutting down|send queue full".split("|")[code];
 }

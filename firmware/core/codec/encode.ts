@@ -123,6 +123,7 @@ export function writePublishHead(out: Bytes, off: number, first: number, rem: nu
   return p + 2;
 }
 
+/** @cold 190 */
 export function encodePublish(
   out: Bytes, off: number, qos: number, retain: boolean, dup: boolean, packetId: number,
   topic: Bytes, topicOff: number, topicLen: number,

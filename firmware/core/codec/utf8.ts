@@ -11,6 +11,7 @@ import { text } from "./text";
  *   U+0001..U+001F and U+007F..U+009F, and the non-characters U+FDD0..U+FDEF
  *   and U+xxFFFE/U+xxFFFF.
  * Integer arithmetic only (no bitwise operators: the core compiles to Lua 5.1).
+ * @cold 70
  */
 export function validUtf8(buf: Bytes, off: number, len: number): boolean {
   // the common case in one call: printable ASCII is valid, and native on Espruino

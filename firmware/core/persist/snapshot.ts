@@ -35,6 +35,7 @@ function readU32(s: string, at: number): number {
   return ((s.charCodeAt(at) * 256 + s.charCodeAt(at + 1)) * 256 + s.charCodeAt(at + 2)) * 256 + s.charCodeAt(at + 3);
 }
 
+/** @cold 270 */
 export function serializeState(b: BrokerState): string {
   const u16 = (n: number): string => String.fromCharCode(Math.floor(n / 256) % 256, n % 256);
   const u32 = (n: number): string => u16(Math.floor(n / 65536)) + u16(n % 65536);
@@ -70,12 +71,18 @@ export function serializeState(b: BrokerState): string {
   return MAGIC + u32(body.length) + body + u32(checksum(body, 0, body.length));
 }
 
-/** The checksum a snapshot ends with: what a save compares with the last one's to tell a changed state. */
+/**
+ * The checksum a snapshot ends with: what a save compares with the last one's to tell a changed state.
+ * @cold 300
+ */
 export function snapshotSum(data: string): number {
   return data.length < 12 ? -1 : readU32(data, data.length - 4);
 }
 
-/** True when `data` is a whole, undamaged state file. */
+/**
+ * True when `data` is a whole, undamaged state file.
+ * @cold 280
+ */
 export function validState(data: string): boolean {
   if (data.length < 12 || data.substring(0, 4) !== MAGIC) return false;
   const len = readU32(data, 4);
@@ -86,6 +93,7 @@ export function validState(data: string): boolean {
 /**
  * Load a state file into an empty broker. Returns false, changing nothing,
  * when the file is torn or damaged.
+ * @cold 290
  */
 export function restoreState(b: BrokerState, data: string): boolean {
   if (!validState(data)) return false;

@@ -28,7 +28,10 @@ export interface StateFiles {
   lastSave: number;
 }
 
-/** Load the newest whole state file into an empty broker; what a save needs to go on from it. */
+/**
+ * Load the newest whole state file into an empty broker; what a save needs to go on from it.
+ * @cold 250
+ */
 export function loadStateFiles(b: BrokerState, storage: Storage): StateFiles {
   // the decimal generation before the colon; -1 when there is none
   const generationOf = (data: string, colon: number): number => {
@@ -63,7 +66,10 @@ export function loadStateFiles(b: BrokerState, storage: Storage): StateFiles {
   return files;
 }
 
-/** Save the state if it changed since the last save. A full flash keeps the old state. */
+/**
+ * Save the state if it changed since the last save. A full flash keeps the old state.
+ * @cold 260
+ */
 export function saveStateFiles(b: BrokerState, files: StateFiles): void {
   files.lastSave = b.platform.now();
   const data = serializeState(b);

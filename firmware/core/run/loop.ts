@@ -13,7 +13,10 @@ import { loadStateFiles, saveStateFiles, StateFiles } from "../persist/state_fil
  * loop, host-sim/server.ts, with a state file it renames.)
  */
 
-/** The persisted state loaded, when the configuration keeps one (undefined: it does not). */
+/**
+ * The persisted state loaded, when the configuration keeps one (undefined: it does not).
+ * @cold 240
+ */
 export function startRun(b: Broker, storage: Storage): StateFiles | undefined {
   return b.config.persistence ? loadStateFiles(b, storage) : undefined;
 }

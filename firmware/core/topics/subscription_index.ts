@@ -14,6 +14,7 @@ declare const BOARD_BUILD: boolean;
 /**
  * The subscription index for a broker of `capacity` subscriptions: a board's
  * few dozen fit a flat list best; the desktop's many need the trie.
+ * @cold 310
  */
 export function newSubscriptionIndex<T extends Subscriber>(capacity: number): SubscriptionIndex<T> {
   if (typeof BOARD_BUILD !== "undefined" || capacity <= FLAT_SUBSCRIPTIONS) return new SubscriptionList<T>(capacity);

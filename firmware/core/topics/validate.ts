@@ -5,7 +5,10 @@ const SLASH = 47;
 const PLUS = 43;
 const HASH = 35;
 
-/** A topic name may not be empty [MQTT-4.7.3-1] nor hold wildcards [MQTT-3.3.2-2]. */
+/**
+ * A topic name may not be empty [MQTT-4.7.3-1] nor hold wildcards [MQTT-3.3.2-2].
+ * @cold 80
+ */
 export function validTopicName(buf: Bytes, off: number, len: number): boolean {
   return len > 0 && text.count(buf, off, len, PLUS) === 0 && text.count(buf, off, len, HASH) === 0;
 }

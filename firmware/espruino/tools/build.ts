@@ -14,6 +14,7 @@ import { checkEspruinoSource } from "./check";
 import { toGlobalScope } from "./global-scope";
 import { mangleRegExp } from "./mangle";
 import { inlineProfile } from "./inline-profile";
+import { coldRoots } from "./cold-roots";
 
 const ROOT = path.join(__dirname, "..", "..", "..");
 export const BUNDLE = path.join(ROOT, "dist", "espruino", "broker.js");
@@ -34,46 +35,6 @@ export interface BuildOptions {
   /** Told which functions went cold, with the code before identifiers are minified (for a census). */
   report?: (r: ColdReport, named: string) => void;
 }
-
-/**
- * Entry points of the code a broker needs only now and then: a client
- * leaving, a PINGREQ, an UNSUBSCRIBE, a retained message stored, a will,
- * state saved or loaded, the $SYS tree, the once-a-tick guard, log text, the
- * limits computed at start. What every CONNECT, SUBSCRIBE and new topic's
- * first PUBLISH runs stays resident (handleConnect, handleSubscribe,
- * keepRoute, the fast path's outOf), and the retained replay
- * (continueReplays: 31 JsVars for 4-6 ms of a SUBSCRIBE with retained
- * messages, 65 -> 59 ms with 4, measured): their answers would wait for a cold file's evaluation, 1-6 ms
- * each, and more for what they call (CONNECT 40 ms cold, 29 resident,
- * measured). Nor is code cold that makes closures which live on (start,
- * installText): a closure made in a cold file keeps that evaluation's scope,
- * which cost installText's five 31 JsVars more than resident.
- * What only they use goes cold with them (shrink.ts).
- */
-const COLD_ROOTS = [
-  // in the order of the factory's cases, which Espruino reaches by reading past every case
-  // before: what runs per packet and is small first, what runs once last
-  // the QoS 1/2 receive path, loaded into RAM once and kept while there is traffic (receive.ts)
-  "storedOne", "acked",
-  // the stream path (learnt once, kept warm likewise)
-  "streamed", "learnFrom",
-  "handlePingreq", "handleDisconnect", "validUtf8", "validTopicName",
-  "handleUnsubscribe", "retainMessage",
-  // what a SUBSCRIBE or CONNECT needs only with ACLs, passwords, a session to resume, $SYS, a flood
-  "aclAllowsSubscribe", "deliverSysTo", "compileAcl", "checkPassword", "resume", "loginBlocked",
-  "loginFailed", "takeoverStorm",
-  // the core's PUBLISH encoder: the board's transport writes two pieces (Transport.sendTwo), so the
-  // core reaches it only where a transport cannot (12 parameters, 17 JsVars resident)
-  "encodePublish",
-  "errorName", "publishWill", "guardTick", "publishSys", "startRun", "loadStateFiles", "saveStateFiles", "serializeState",
-  "validState", "restoreState", "snapshotSum",
-  "newSubscriptionIndex",
-  // a bridge (firmware/core/bridge/bridge.ts), all of it: each event loads what it runs. Every function
-  // that hands out a closure which lives on (the broker's hook, a link's events, the journal, the
-  // socket) is a root of its own, so that what it keeps alive is itself alone
-  "startBridges", "tickBridges", "bridgesNetwork", "bridgeOut", "outHook", "linkEvents", "linkOpened", "linkData",
-  "linkLost", "journalCompactAt", "flashJournal", "flashRead", "flashRewrite", "flashErase", "flashAppend", "netConnect",
-];
 
 export function buildEspruino(opts: BuildOptions = {}): string {
   const selftest = opts.entry === "selftest";
@@ -109,8 +70,9 @@ export function buildEspruino(opts: BuildOptions = {}): string {
     compilerOptions: { target: ts.ScriptTarget.ES5, module: ts.ModuleKind.None, removeComments: true, ignoreDeprecations: "6.0" } as ts.CompilerOptions,
     reportDiagnostics: false,
   }).outputText;
-  // 3. what is only needed now and then leaves the resident set (espruino-cold.ts)
-  const moved = moveColdCode(dropUnused(inlineConstants(es5).code).code, COLD_ROOTS);
+  // 3. what is only needed now and then leaves the resident set (shrink.ts; cold-roots.ts says
+  //    what, marked @cold in the source): the broker's bundle must hold every marked function
+  const moved = moveColdCode(dropUnused(inlineConstants(es5).code).code, coldRoots(ROOT), !selftest);
   if (opts.report !== undefined) opts.report(moved.report, moved.code);
   // 4. minify: identifiers now, and again what the lowering brought back
   let minified = transformSync(moved.code, { minify, target: "es5", legalComments: "none", logLevel: "error" }).code;

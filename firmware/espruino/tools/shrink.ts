@@ -142,7 +142,7 @@ function isLoweredClass(init: any): boolean {
     init.callee.type === "FunctionExpression";
 }
 
-export function moveColdCode(es5: string, roots: string[]): { code: string; report: ColdReport } {
+export function moveColdCode(es5: string, roots: string[], requireAll = false): { code: string; report: ColdReport } {
   const ast = acorn.parse(es5, { ecmaVersion: 5, ranges: true }) as any;
   const body = outerBody(ast);
   const top: { [name: string]: TopFunction } = {};
@@ -160,6 +160,11 @@ export function moveColdCode(es5: string, roots: string[]): { code: string; repo
     });
   }
 
+  // a bundle of part of the code (the on-device suite) lacks some; the broker's lacks none
+  const absent = roots.filter((r) => !(r in top));
+  if (requireAll && absent.length > 0) {
+    throw new Error(`espruino-cold: marked @cold but not a function of the bundle (renamed by the bundler, or no longer used on the board): ${absent.join(", ")}`);
+  }
   const cold = new Set<string>(roots.filter((r) => r in top));
   for (let changed = true; changed; ) {
     changed = false;
