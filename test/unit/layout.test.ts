@@ -172,4 +172,47 @@ test("the check sees each kind of wrong arrow", () => {
   assert.not.match(v, "host-sim/tcp.ts (host-sim) imports");
 });
 
+test("README's Layout table names the tree: each folder is there, and each file a row names is in it", () => {
+  const readme = fs.readFileSync(path.join(ROOT, "README.md"), "utf8");
+  const table = readme.slice(readme.indexOf("## Layout"), readme.indexOf("\n## ", readme.indexOf("## Layout") + 3));
+  const rows = [...table.matchAll(/^\| `([^`]+)\/` \| (.*) \|$/gm)].map((m) => ({ dir: m[1], text: m[2] }));
+  assert.ok(rows.length >= 8, `${rows.length} rows`);
+  const missing: string[] = [];
+  const filesUnder = (dir: string): string[] => {
+    const out: string[] = [];
+    const walk = (d: string) => {
+      for (const e of fs.readdirSync(path.join(ROOT, d), { withFileTypes: true })) {
+        if (e.isDirectory()) {
+          if (e.name !== "node_modules" && e.name !== "corpus") walk(d + "/" + e.name);
+        } else out.push(d + "/" + e.name);
+      }
+    };
+    walk(dir);
+    return out;
+  };
+  for (const row of rows) {
+    if (!fs.existsSync(path.join(ROOT, row.dir))) {
+      missing.push(`${row.dir}/ (no such folder)`);
+      continue;
+    }
+    const files = filesUnder(row.dir);
+    for (const m of row.text.matchAll(/`([\w.\-/]+\.(?:ts|lua|js))`/g)) {
+      const name = m[1];
+      // a path from the top (dist/cli.js, a build's output) or a file under the row's folder
+      if (!files.some((f) => f.endsWith("/" + name)) && !(name.indexOf("/") > 0 && name.startsWith("dist/"))) missing.push(`${row.dir}/: ${name}`);
+    }
+    for (const m of row.text.matchAll(/`([\w\-]+)\/`/g)) {
+      if (!files.some((f) => f.indexOf("/" + m[1] + "/") >= 0) && !fs.existsSync(path.join(ROOT, m[1]))) missing.push(`${row.dir}/: ${m[1]}/`);
+    }
+  }
+  // every folder of the code has a row of its own or is named in its parent's
+  for (const top of ["firmware", "host-sim", "scripts", "test", "boards"]) {
+    assert.ok(rows.some((r) => r.dir === top || r.dir.startsWith(top + "/")), `${top}/ has a row`);
+  }
+  for (const e of fs.readdirSync(path.join(ROOT, "firmware"), { withFileTypes: true })) {
+    if (e.isDirectory()) assert.ok(rows.some((r) => r.dir === "firmware/" + e.name), `firmware/${e.name}/ has a row`);
+  }
+  assert.equal(missing, []);
+});
+
 test.run();
