@@ -32,6 +32,18 @@ import {
 
 const alloc = { bytes: (n: number) => new Uint8Array(n) };
 const binStr = (maxLength: number) => fc.string({ unit: "binary-ascii", maxLength });
+/**
+ * What the decoder, as the broker, takes for a string field (UTF-8, no control characters),
+ * a topic name (that, not empty, no wildcard) and a filter (levels of it, "+" alone, "#" last):
+ * as binary strings (UTF-8 bytes one char each), the way the encoders take them.
+ */
+const TEXT_UNITS = ["a", "b", "Z", "0", " ", "/", "-", "$", "~", "\u00e9", "\u20ac", "\u{1F600}"].map((c) => Buffer.from(c, "utf8").toString("latin1"));
+const textStr = (maxLength: number) => fc.array(fc.constantFrom(...TEXT_UNITS, "+", "#"), { maxLength }).map((a) => a.join(""));
+const topicStr = (maxLength: number) => fc.array(fc.constantFrom(...TEXT_UNITS), { minLength: 1, maxLength }).map((a) => a.join(""));
+const filterStr = (maxLevels: number) => fc.tuple(
+  fc.array(fc.oneof(fc.constant("+"), fc.array(fc.constantFrom(...TEXT_UNITS.filter((u) => u !== "/")), { maxLength: 6 }).map((a) => a.join(""))), { minLength: 1, maxLength: maxLevels }),
+  fc.boolean(),
+).map(([levels, hash]) => (hash ? [...levels, "#"] : levels).join("/")).filter((f) => f.length > 0);
 const RUNS = { numRuns: 300, seed: 1883 };
 
 /** Frame `bytes` through a PacketReader cut at `cuts` (positions, any order) and decode each packet. */
@@ -66,7 +78,7 @@ const cutsArb = fc.array(fc.nat(100000), { maxLength: 6 });
 test("property: PUBLISH encode -> frame -> decode round trip", () => {
   fc.assert(
     fc.property(
-      binStr(300), binStr(3000), fc.integer({ min: 0, max: 2 }), fc.boolean(), fc.boolean(), fc.integer({ min: 1, max: 65535 }), cutsArb,
+      topicStr(100), binStr(3000), fc.integer({ min: 0, max: 2 }), fc.boolean(), fc.boolean(), fc.integer({ min: 1, max: 65535 }), cutsArb,
       (topic, payload, qos, retain, dupWanted, id, cuts) => {
         const dup = qos > 0 && dupWanted;
         const packetId = qos > 0 ? id : 0;
@@ -90,7 +102,7 @@ test("property: PUBLISH encode -> frame -> decode round trip", () => {
 test("property: SUBSCRIBE / UNSUBSCRIBE / SUBACK round trips", () => {
   fc.assert(
     fc.property(
-      fc.array(fc.tuple(binStr(80), fc.integer({ min: 0, max: 2 })), { minLength: 1, maxLength: 12 }),
+      fc.array(fc.tuple(filterStr(8), fc.integer({ min: 0, max: 2 })), { minLength: 1, maxLength: 12 }),
       fc.integer({ min: 1, max: 65535 }), cutsArb,
       (subs, id, cuts) => {
         const filters = subs.map((x) => x[0]);
@@ -111,12 +123,12 @@ test("property: SUBSCRIBE / UNSUBSCRIBE / SUBACK round trips", () => {
 });
 
 const connectArb = fc.record({
-  clientId: binStr(40),
+  clientId: textStr(30),
   clean: fc.boolean(),
   keepalive: fc.integer({ min: 0, max: 65535 }),
-  username: fc.option(binStr(30), { nil: undefined }),
+  username: fc.option(textStr(20), { nil: undefined }),
   password: fc.option(binStr(30), { nil: undefined }),
-  will: fc.option(fc.record({ topic: binStr(40), message: binStr(200), qos: fc.integer({ min: 0, max: 2 }), retain: fc.boolean() }), { nil: undefined }),
+  will: fc.option(fc.record({ topic: topicStr(30), message: binStr(200), qos: fc.integer({ min: 0, max: 2 }), retain: fc.boolean() }), { nil: undefined }),
   v31: fc.boolean(),
 });
 
@@ -158,14 +170,16 @@ function mpParse(bytes: Uint8Array): any[] {
   return got;
 }
 
-const utf8Str = (maxLength: number) => fc.string({ unit: "binary", maxLength }).map((s) => Buffer.from(s, "utf8").toString("utf8"));
+/** A UTF-8 string the broker takes: no control characters, no noncharacters (validUtf8's policy). */
+const utf8Str = (maxLength: number) => fc.string({ unit: "binary", maxLength }).map((s) => Buffer.from(s, "utf8").toString("utf8"))
+  .map((s) => [...s].filter((ch) => validUtf8(Buffer.from(ch, "utf8"), 0, Buffer.byteLength(ch, "utf8"))).join(""));
 const toBin = (s: string): string => Buffer.from(s, "utf8").toString("latin1");
 
 test("property: mqtt-packet parses what we encode, and we decode what it generates (PUBLISH, SUBSCRIBE)", () => {
   fc.assert(
     fc.property(
-      utf8Str(60).filter((t) => t.length > 0), fc.uint8Array({ maxLength: 400 }), fc.integer({ min: 0, max: 2 }), fc.boolean(),
-      fc.integer({ min: 1, max: 65535 }), fc.array(fc.tuple(utf8Str(30), fc.integer({ min: 0, max: 2 })), { minLength: 1, maxLength: 5 }),
+      utf8Str(60).map((t) => t.replace(/[+#]/g, "")).filter((t) => t.length > 0), fc.uint8Array({ maxLength: 400 }), fc.integer({ min: 0, max: 2 }), fc.boolean(),
+      fc.integer({ min: 1, max: 65535 }), fc.array(fc.tuple(utf8Str(30).map((t) => t.replace(/[+#]/g, "")).filter((t) => t.length > 0), fc.integer({ min: 0, max: 2 })), { minLength: 1, maxLength: 5 }),
       (topic, payload, qos, retain, id, subs) => {
         const payloadBin = Buffer.from(payload).toString("latin1");
         // ours -> mqtt-packet
@@ -193,7 +207,7 @@ test("property: mqtt-packet and we agree on CONNECT (3.1.1)", () => {
   fc.assert(
     fc.property(
       utf8Str(23), fc.boolean(), fc.integer({ min: 0, max: 65535 }), fc.option(utf8Str(20), { nil: undefined }), fc.option(fc.uint8Array({ maxLength: 20 }), { nil: undefined }),
-      fc.option(fc.record({ topic: utf8Str(30).filter((t) => t.length > 0), payload: fc.uint8Array({ maxLength: 50 }), qos: fc.integer({ min: 0, max: 2 }), retain: fc.boolean() }), { nil: undefined }),
+      fc.option(fc.record({ topic: utf8Str(30).map((t) => t.replace(/[+#]/g, "")).filter((t) => t.length > 0), payload: fc.uint8Array({ maxLength: 50 }), qos: fc.integer({ min: 0, max: 2 }), retain: fc.boolean() }), { nil: undefined }),
       (clientId, cleanWanted, keepalive, username, password, will) => {
         const clean = cleanWanted || clientId.length === 0; // mqtt-packet refuses an empty id without clean session
         const user = password !== undefined && username === undefined ? "u" : username;

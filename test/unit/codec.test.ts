@@ -7,7 +7,7 @@
 import { test } from "uvu";
 import * as assert from "uvu/assert";
 import {
-  CONNACK, CONNECT, DISCONNECT, ERR_MALFORMED, ERR_NONE, ERR_TOO_LARGE, PINGREQ, PINGRESP, PUBACK, PUBCOMP,
+  CONNACK, CONNECT, DISCONNECT, ERR_MALFORMED, ERR_NONE, ERR_PROTOCOL, ERR_TOO_LARGE, PINGREQ, PINGRESP, PUBACK, PUBCOMP,
   PUBLISH, PUBREC, PUBREL, SUBACK, SUBSCRIBE, UNSUBACK, UNSUBSCRIBE,
 } from "../../firmware/core/codec/constants";
 import { Decoded, decodeFrame, decodePacket, frameLength } from "../../firmware/core/codec/decode";
@@ -259,13 +259,15 @@ const MALFORMED: [string, number[]][] = [
   ["subscribe flags 0", [128, 9, 0, 6, 0, 4, ...s("test"), 0]],
   ["subscribe requested QoS 3", [130, 9, 0, 6, 0, 4, ...s("test"), 3]],
   ["subscribe reserved QoS bits", [130, 9, 0, 6, 0, 4, ...s("test"), 0x40]],
-  ["subscribe without filters", [130, 2, 0, 6]],
+  ["subscribe zero-length filter", [130, 5, 0, 6, 0, 0, 0]],
+  ["subscribe filter with # inside a level", [130, 7, 0, 6, 0, 2, ...s("a#"), 0]],
+  ["subscribe filter not UTF-8", [130, 7, 0, 6, 0, 2, 0xc3, 0x28, 0]],
   ["subscribe filter without QoS byte", [130, 8, 0, 6, 0, 4, ...s("test")]],
   ["subscribe packet id 0", [130, 9, 0, 0, 0, 4, ...s("test"), 0]],
   ["suback code 3", [144, 6, 0, 6, 0, 1, 2, 3]],
   ["suback without codes", [144, 2, 0, 6]],
   ["unsubscribe flags 0", [160, 8, 0, 7, 0, 4, ...s("tfst")]],
-  ["unsubscribe without filters", [162, 2, 0, 7]],
+  ["unsubscribe zero-length filter", [162, 4, 0, 7, 0, 0]],
   ["unsubscribe truncated filter", [162, 7, 0, 7, 0, 4, ...s("tfs")]],
   ["unsuback flags", [177, 2, 0, 8]],
   ["pingreq flags", [193, 0]],
@@ -285,7 +287,28 @@ const MALFORMED: [string, number[]][] = [
   ["connect client id longer than the packet", [16, 12, 0, 4, ...s("MQTT"), 4, 2, 0, 30, 0, 5]],
   ["connect without keepalive", [16, 8, 0, 4, ...s("MQTT"), 4, 2]],
   ["connect protocol name longer than the packet", [16, 4, 0, 9, ...s("MQ")]],
+  ["connect client id not UTF-8", [16, 14, 0, 4, ...s("MQTT"), 4, 2, 0, 30, 0, 2, 0xc3, 0x28]],
+  ["connect will topic with a wildcard", [16, 18, 0, 4, ...s("MQTT"), 4, 2 + 4, 0, 30, 0, 0, 0, 1, 43, 0, 1, 98]],
+  ["publish topic not UTF-8", [0x30, 4, 0, 2, 0xc3, 0x28]],
 ];
+
+/** Refused as a protocol violation, as the broker's handlers call them (ERR_PROTOCOL). */
+const PROTOCOL_ERRORS: [string, number[]][] = [
+  ["subscribe without filters", [130, 2, 0, 6]],
+  ["unsubscribe without filters", [162, 2, 0, 7]],
+  ["connect protocol name not MQTT or MQIsdp", [16, 12, 0, 4, ...s("MQTX"), 4, 2, 0, 30, 0, 0]],
+  ["publish empty topic", [0x30, 2, 0, 0]],
+  ["publish topic with +", [0x30, 5, 0, 3, ...s("a/+")]],
+  ["publish topic with #", [0x30, 3, 0, 1, ...s("#")]],
+];
+
+for (const [name, bytes] of PROTOCOL_ERRORS) {
+  test(`protocol error: ${name}`, () => {
+    const d = new Decoded();
+    assert.is(decodePacket(bytes[0], Uint8Array.from(bytes), 2, bytes.length - 2, d), ERR_PROTOCOL);
+    assert.is(decodeFrame(Uint8Array.from(bytes), 0, bytes.length, d), -1);
+  });
+}
 
 for (const [name, bytes] of MALFORMED) {
   test(`malformed: ${name}`, () => {

@@ -1,7 +1,10 @@
 import { Bytes } from "../platform";
+import { validTopicFilter, validTopicName } from "../topics/validate";
+import { text } from "./text";
+import { validUtf8 } from "./utf8";
 import {
   CONNACK, CONNECT, DISCONNECT, ERR_MALFORMED, ERR_NONE, MAX_REMAINING_LENGTH, PINGREQ, PINGRESP, PUBACK,
-  PUBCOMP, PUBLISH, PUBREC, PUBREL, REQUIRED_FLAGS, SUBACK, SUBACK_FAILURE, SUBSCRIBE, UNSUBACK, UNSUBSCRIBE,
+  ERR_PROTOCOL, PUBCOMP, PUBLISH, PUBREC, PUBREL, REQUIRED_FLAGS, SUBACK, SUBACK_FAILURE, SUBSCRIBE, UNSUBACK, UNSUBSCRIBE,
 } from "./constants";
 
 /**
@@ -113,7 +116,7 @@ function decodeAckBody(buf: Bytes, off: number, len: number, out: Decoded): numb
   return ERR_NONE;
 }
 
-function decodeConnect(buf: Bytes, off: number, len: number, out: Decoded): number {
+function decodeConnect(flags: number, buf: Bytes, off: number, len: number, out: Decoded): number {
   let end = off + len;
   let p = off;
   if (p + 2 > end) return ERR_MALFORMED;
@@ -123,6 +126,13 @@ function decodeConnect(buf: Bytes, off: number, len: number, out: Decoded): numb
   if (p + nameLen + 4 > end) return ERR_MALFORMED;
   out.protocolNameOff = p;
   out.protocolNameLen = nameLen;
+  // "MQTT" (3.1.1) or "MQIsdp" (3.1): another name closes without CONNACK [MQTT-3.1.2-1]
+  const v311 = nameLen === 4 && buf[p] === 77 && buf[p + 1] === 81 && buf[p + 2] === 84 && buf[p + 3] === 84;
+  const v31 = nameLen === 6 && buf[p] === 77 && buf[p + 1] === 81 && buf[p + 2] === 73 && buf[p + 3] === 115 &&
+    buf[p + 4] === 100 && buf[p + 5] === 112;
+  if (!v311 && !v31) return ERR_PROTOCOL;
+  // 3.1.1 fixes CONNECT's header flags to 0 [MQTT-2.2.2-2]; mosquitto (and the broker) let 3.1 through
+  if (v311 && flags !== 0) return ERR_MALFORMED;
   p += nameLen;
   let level = buf[p];
   let cf = buf[p + 1];
@@ -130,6 +140,11 @@ function decodeConnect(buf: Bytes, off: number, len: number, out: Decoded): numb
   out.connectFlags = cf;
   out.keepalive = readU16(buf, p + 2);
   p += 4;
+  // another protocol level (0x80 on it marks a bridge) is answered with CONNACK 1 before the rest is
+  // read [MQTT-3.1.2-2], as mosquitto does: a CONNECT of a version this broker does not speak is
+  // decoded no further
+  let plain = level > 127 ? level - 128 : level;
+  if ((v311 && plain !== 4) || (v31 && plain !== 3)) return ERR_NONE;
   let clean = Math.floor(cf / 2) % 2 === 1;
   let willFlag = Math.floor(cf / 4) % 2 === 1;
   let willQos = Math.floor(cf / 8) % 4;
@@ -138,8 +153,8 @@ function decodeConnect(buf: Bytes, off: number, len: number, out: Decoded): numb
   let usernameFlag = cf >= 128;
   out.cleanSession = clean;
   // the reserved flag [MQTT-3.1.2-3] and password-needs-username [MQTT-3.1.2-22] are MQTT 3.1.1 rules
-  if (level === 4 && cf % 2 !== 0) return ERR_MALFORMED;
-  if (level === 4 && passwordFlag && !usernameFlag) return ERR_MALFORMED;
+  if (v311 && cf % 2 !== 0) return ERR_MALFORMED;
+  if (v311 && passwordFlag && !usernameFlag) return ERR_MALFORMED;
   // no will: will QoS and retain are 0 [MQTT-3.1.2-11], [MQTT-3.1.2-13], [MQTT-3.1.2-15]
   if (!willFlag && (willQos !== 0 || willRetain)) return ERR_MALFORMED;
   if (willQos === 3) return ERR_MALFORMED; // [MQTT-3.1.2-14]
@@ -152,6 +167,7 @@ function decodeConnect(buf: Bytes, off: number, len: number, out: Decoded): numb
   if (p + 2 + n > end) return ERR_MALFORMED;
   out.clientIdOff = p + 2;
   out.clientIdLen = n;
+  if (!validUtf8(buf, p + 2, n)) return ERR_MALFORMED; // [MQTT-3.1.3-4]
   p += 2 + n;
   if (willFlag) {
     if (p + 2 > end) return ERR_MALFORMED;
@@ -159,6 +175,7 @@ function decodeConnect(buf: Bytes, off: number, len: number, out: Decoded): numb
     if (p + 2 + n > end) return ERR_MALFORMED;
     out.willTopicOff = p + 2;
     out.willTopicLen = n;
+    if (!validUtf8(buf, p + 2, n) || !validTopicName(buf, p + 2, n)) return ERR_MALFORMED; // [MQTT-3.1.3-10]
     p += 2 + n;
     if (p + 2 > end) return ERR_MALFORMED;
     n = readU16(buf, p);
@@ -173,6 +190,7 @@ function decodeConnect(buf: Bytes, off: number, len: number, out: Decoded): numb
     if (p + 2 + n > end) return ERR_MALFORMED;
     out.usernameOff = p + 2;
     out.usernameLen = n;
+    if (!validUtf8(buf, p + 2, n)) return ERR_MALFORMED; // [MQTT-3.1.3-11]
     p += 2 + n;
   }
   if (passwordFlag) {
@@ -203,6 +221,9 @@ function decodePublish(flags: number, buf: Bytes, off: number, len: number, out:
   if (p > end) return ERR_MALFORMED;
   out.topicOff = off + 2;
   out.topicLen = topicLen;
+  if (!validUtf8(buf, off + 2, topicLen)) return ERR_MALFORMED; // [MQTT-3.3.2-1]
+  // not empty [MQTT-4.7.3-1], no wildcards [MQTT-3.3.2-2]: a protocol error, as the broker reads it
+  if (!validTopicName(buf, off + 2, topicLen)) return ERR_PROTOCOL;
   if (qos > 0) {
     if (p + 2 > end) return ERR_MALFORMED;
     let id = readU16(buf, p);
@@ -223,13 +244,15 @@ function decodeFilterList(buf: Bytes, off: number, len: number, withQos: boolean
   out.packetId = id;
   let end = off + len;
   let p = off + 2;
-  if (p === end) return ERR_MALFORMED; // at least one filter [MQTT-3.8.3-3], [MQTT-3.10.3-2]
+  if (p === end) return ERR_PROTOCOL; // at least one filter [MQTT-3.8.3-3], [MQTT-3.10.3-2]
   let count = 0;
   let extra = withQos ? 1 : 0;
   while (p < end) {
     if (p + 2 > end) return ERR_MALFORMED;
     let n = readU16(buf, p);
-    if (p + 2 + n + extra > end) return ERR_MALFORMED;
+    if (n === 0 || p + 2 + n + extra > end) return ERR_MALFORMED; // not empty [MQTT-4.7.3-1]
+    if (!validUtf8(buf, p + 2, n)) return ERR_MALFORMED; // [MQTT-3.8.3-1], [MQTT-3.10.3-1]
+    if (withQos && !validTopicFilter(text.str(buf, p + 2, n))) return ERR_MALFORMED; // [MQTT-4.7.1-1]
     // requested QoS: reserved bits 0 and not 3 [MQTT-3.8.3-4]
     if (withQos && buf[p + 2 + n] > 2) return ERR_MALFORMED;
     p += 2 + n + extra;
@@ -260,10 +283,15 @@ function decodeSuback(buf: Bytes, off: number, len: number, out: Decoded): numbe
  * Decode one packet whose first byte is `first` and whose body (after the
  * fixed header) is buf[off, off+len) — exactly what PacketReader hands a sink.
  * Works for all fourteen MQTT 3.1.1 packet types in either direction. Checks
- * structure: fixed-header flags [MQTT-2.2.2-1], lengths, packet ids never 0,
- * reserved bits, QoS values. It does not check UTF-8 or topic syntax (see
- * utf8.ts and topics/validate.ts), nor who may send which packet.
- * Fills `out` (reset first) and returns ERR_NONE, or ERR_MALFORMED. Allocates nothing.
+ * what the broker's handlers check of a packet before they act on it, with
+ * the same functions: fixed-header flags [MQTT-2.2.2-1], lengths, packet ids
+ * never 0, reserved bits, QoS values, the protocol name, UTF-8, topic and
+ * filter syntax (test/unit/decoder-broker.property.test.ts holds the two to
+ * one verdict). Not who may send which packet, nor the profile's limits.
+ * Fills `out` (reset first) and returns ERR_NONE, ERR_MALFORMED, or
+ * ERR_PROTOCOL where the broker's reading calls it that (an unknown protocol
+ * name, an empty SUBSCRIBE, a topic with a wildcard). Allocates nothing but
+ * a SUBSCRIBE's filters, as strings, for their syntax.
  */
 export function decodePacket(first: number, buf: Bytes, off: number, len: number, out: Decoded): number {
   resetDecoded(out);
@@ -273,9 +301,9 @@ export function decodePacket(first: number, buf: Bytes, off: number, len: number
   out.flags = flags;
   let required = REQUIRED_FLAGS[type];
   if (required === -2) return ERR_MALFORMED; // reserved types 0 and 15
+  if (type === CONNECT) return decodeConnect(flags, buf, off, len, out);
   if (required !== -1 && flags !== required) return ERR_MALFORMED; // [MQTT-2.2.2-2]
   if (type === PUBLISH) return decodePublish(flags, buf, off, len, out);
-  if (type === CONNECT) return decodeConnect(buf, off, len, out);
   if (type === CONNACK) {
     if (len !== 2) return ERR_MALFORMED;
     let ackFlags = buf[off];
