@@ -15,6 +15,8 @@ import { bytesToHex, hexToBytes } from "../../../host-sim/sim";
 
 const ROOT = path.join(__dirname, "..", "..", "..");
 export const VM_MODULES = path.join(__dirname, "nodemcu_vm.lua");
+/** NodeMCU's node, tmr and file modules, shared with the socket shim (nodemcu_vm.lua installs them). */
+export const NODEMCU_MODULES = path.join(__dirname, "nodemcu_modules.lua");
 
 type Bindings = typeof import("lua-wasm-bindings/dist/lua.51");
 
@@ -71,6 +73,7 @@ export class LuaVm {
 /** A VM with NodeMCU's modules and the broker bundle loaded (global MQTT). */
 export function brokerVm(version: "5.1" | "5.3"): LuaVm {
   const vm = new LuaVm(version);
+  vm.load("NODEMCU_MODULES", NODEMCU_MODULES);
   vm.load("VM", VM_MODULES);
   vm.load("MQTT", brokerFor(version));
   return vm;

@@ -74,9 +74,10 @@ function configText(board: string): string {
 export function measureWasm(version: "5.1" | "5.3", board = "nodemcu-esp8266"): MemoryReport {
   // imported here: the test helper pulls in the WebAssembly bindings only when asked
   // eslint-disable-next-line @typescript-eslint/no-var-requires
-  const { LuaVm } = require("./lua-vm") as typeof import("./lua-vm");
+  const { LuaVm, NODEMCU_MODULES } = require("./lua-vm") as typeof import("./lua-vm");
   const vm = new LuaVm(version);
   try {
+    vm.load("NODEMCU_MODULES", NODEMCU_MODULES);
     vm.load("VM", VM_LUA);
     vm.run(`MEMORY_CONFIG = (function() ${configText(board).replace(/^--.*\n/, "")} end)()`);
     // the bundle is loaded by memory.lua's caller; measure it the same way as standalone

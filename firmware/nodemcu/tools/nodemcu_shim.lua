@@ -1,5 +1,6 @@
--- NodeMCU's net, tmr, node, file and wifi modules on luasocket (Debian's
--- lua-socket), and crypto.hash("sha256") in plain Lua, so the NodeMCU broker
+-- NodeMCU's net and wifi modules on luasocket (Debian's lua-socket), its
+-- node, tmr and file modules from nodemcu_modules.lua (shared with
+-- nodemcu_vm.lua), and crypto.hash("sha256") in plain Lua, so the NodeMCU broker
 -- runs on the desktop under lua5.1, lua5.3 or luajit: `npm run sim:lua`
 -- starts it (firmware/nodemcu/tools/sim.ts). The current
 -- directory plays the flash file system: the shim runs init.lua from it as a
@@ -56,108 +57,65 @@ function print(...)
   io.stdout:flush()
 end
 
--- ---- node ----
-local tasks = {}
-node = {}
-function node.heap()
-  local free = opts.heap - math.floor(collectgarbage("count") * 1024)
-  if free < 0 then return 0 end
-  return free
-end
-function node.chipid() return 8266 end
-function node.restart()
-  print("nodemcu-shim: node.restart()")
-  os.exit(0)
-end
-function node.compile(name)
-  local fn = assert(loadfile(name))
-  local out = assert(io.open((string.gsub(name, "%.lua$", "")) .. ".lc", "wb"))
-  out:write(string.dump(fn))
-  out:close()
-end
-node.egc = { setmode = function() end, ON_ALLOC_FAILURE = 1, ALWAYS = 4 }
-node.task = {
-  LOW_PRIORITY = 0, MEDIUM_PRIORITY = 1, HIGH_PRIORITY = 2,
-  post = function(a, b)
-    local fn = b or a
-    if type(fn) ~= "function" then error("node.task.post: function expected") end
-    tasks[#tasks + 1] = fn
+-- ---- node, tmr, file (nodemcu_modules.lua, shared with nodemcu_vm.lua) ----
+local here = string.match(debug.getinfo(1, "S").source, "^@(.*[/\\])") or ""
+--- The flash: files in the current directory, each read and written whole.
+local store = {
+  read = function(name)
+    local f = io.open(name, "rb")
+    if f == nil then return nil end
+    local data = f:read("*a")
+    f:close()
+    return data
+  end,
+  write = function(name, data)
+    local f = assert(io.open(name, "wb"))
+    f:write(data)
+    f:close()
+  end,
+  remove = function(name) os.remove(name) end,
+  list = function()
+    local t = {}
+    local p = io.popen("ls -1A")
+    for n in p:lines() do
+      local f = io.open(n, "rb")
+      if f ~= nil then
+        t[n] = f:seek("end")
+        f:close()
+      end
+    end
+    p:close()
+    return t
   end,
 }
-
-local function runTasks()
-  while #tasks > 0 do
-    local fn = table.remove(tasks, 1)
-    fn()
-  end
-end
-
--- ---- tmr ----
-local timers = {}
-local Timer = {}
-Timer.__index = Timer
-tmr = { ALARM_SINGLE = 0, ALARM_SEMI = 1, ALARM_AUTO = 2 }
-function tmr.create() return setmetatable({ ms = 0, mode = 0 }, Timer) end
-function tmr.now() return nowUs() % 2147483648 end
-function tmr.time() return math.floor(nowUs() / 1000000) end
-function Timer:register(ms, mode, fn)
-  if type(fn) ~= "function" then error("tmr: callback function expected") end
-  if type(ms) ~= "number" or ms < 1 then error("tmr: interval must be at least 1 ms") end
-  self.ms, self.mode, self.fn = ms, mode, fn
-  return true
-end
-function Timer:start()
-  if self.fn == nil then error("tmr: timer not registered") end
-  self.due = nowUs() + self.ms * 1000
-  timers[self] = true
-  return true
-end
-function Timer:alarm(ms, mode, fn)
-  self:register(ms, mode, fn)
-  return self:start()
-end
-function Timer:stop()
-  local was = timers[self] ~= nil
-  timers[self] = nil
-  return was
-end
-function Timer:unregister()
-  timers[self] = nil
-  self.fn = nil
-end
-function Timer:interval(ms) self.ms = ms end
-function Timer:state()
-  if self.fn == nil then return nil end
-  return timers[self] ~= nil, self.mode
-end
+local M = dofile(here .. "nodemcu_modules.lua")({
+  nowUs = nowUs,
+  heap = function()
+    local free = opts.heap - math.floor(collectgarbage("count") * 1024)
+    if free < 0 then return 0 end
+    return free
+  end,
+  restart = function()
+    print("nodemcu-shim: node.restart()")
+    os.exit(0)
+  end,
+  compile = function(name)
+    local fn = assert(loadfile(name))
+    local out = assert(io.open((string.gsub(name, "%.lua$", "")) .. ".lc", "wb"))
+    out:write(string.dump(fn))
+    out:close()
+  end,
+  store = store,
+})
+local runTasks = M.runTasks
 
 local function fireTimers()
   local now = nowUs()
-  local due = {}
-  for t in pairs(timers) do
-    if t.due <= now then due[#due + 1] = t end
+  while true do
+    local t = M.earliest(now)
+    if t == nil then return end
+    M.fire(t, now)
   end
-  table.sort(due, function(a, b) return a.due < b.due end)
-  for _, t in ipairs(due) do
-    if timers[t] then
-      if t.mode == tmr.ALARM_AUTO then
-        t.due = t.due + t.ms * 1000
-        if t.due < now then t.due = now + t.ms * 1000 end
-      else
-        timers[t] = nil
-      end
-      t.fn(t)
-      runTasks()
-    end
-  end
-end
-
-local function nextTimerUs()
-  local best = nil
-  for t in pairs(timers) do
-    if best == nil or t.due < best then best = t.due end
-  end
-  return best
 end
 
 -- ---- net ----
@@ -165,8 +123,10 @@ local servers = {}
 local conns = {}
 local Server = {}
 Server.__index = Server
-local Conn = {}
-Conn.__index = Conn
+local Conn = M.connClass(function(c) return c.out ~= nil end, function(c, data)
+  c.out = data
+  c.outPos = 1
+end)
 net = { TCP = 1, UDP = 2 }
 
 function net.createServer(kind, timeout)
@@ -206,19 +166,7 @@ local function removeConn(c)
   end
 end
 
-function Conn:on(event, fn)
-  self.cb[event] = fn
-end
 
-function Conn:send(data, fn)
-  if not self.open then error("not connected") end
-  if type(data) ~= "string" then error("send: string expected") end
-  if #data == 0 then error("send: empty string") end
-  if self.out ~= nil then error("send: a send is already in flight (wait for the sent callback)") end
-  self.out = data
-  self.outPos = 1
-  self.sentFn = fn
-end
 
 function Conn:close()
   if not self.open then return end
@@ -313,88 +261,6 @@ local function expireIdle()
     end
   end
 end
-
--- ---- file (SPIFFS is flat: names in the current directory) ----
-file = {}
-local File = {}
-File.__index = File
-local current = nil
-
-function file.open(name, mode)
-  mode = mode or "r"
-  if not string.match(mode, "^[rwa]%+?$") then error("file.open: bad mode " .. mode) end
-  local f = io.open(name, mode .. "b")
-  if f == nil then return nil end
-  local obj = setmetatable({ f = f }, File)
-  current = obj
-  return obj
-end
-function File:read(n)
-  if n == nil then n = 1024 end
-  if type(n) == "string" then
-    local out = {}
-    while true do
-      local ch = self.f:read(1)
-      if ch == nil then break end
-      out[#out + 1] = ch
-      if ch == n or #out >= 1024 then break end
-    end
-    if #out == 0 then return nil end
-    return table.concat(out)
-  end
-  return self.f:read(n)
-end
-function File:readline()
-  local l = self.f:read("*l")
-  if l == nil then return nil end
-  return l .. "\n"
-end
-function File:write(s)
-  if self.f:write(s) then return true end
-  return nil
-end
-function File:writeline(s) return self:write(s .. "\n") end
-function File:flush() self.f:flush(); return true end
-function File:seek(whence, offset) return self.f:seek(whence or "cur", offset or 0) end
-function File:close()
-  self.f:close()
-  if current == self then current = nil end
-end
-function file.read(n) if current then return current:read(n) end end
-function file.readline() if current then return current:readline() end end
-function file.write(s) if current then return current:write(s) end end
-function file.writeline(s) if current then return current:writeline(s) end end
-function file.flush() if current then return current:flush() end end
-function file.close() if current then current:close() end end
-function file.exists(name)
-  local f = io.open(name, "rb")
-  if f == nil then return false end
-  f:close()
-  return true
-end
-function file.remove(name) os.remove(name) end
-function file.rename(a, b)
-  if not file.exists(a) or file.exists(b) then return false end
-  return os.rename(a, b) ~= nil
-end
-function file.stat(name)
-  local f = io.open(name, "rb")
-  if f == nil then return nil end
-  local size = f:seek("end")
-  f:close()
-  return { name = name, size = size }
-end
-function file.list()
-  local t = {}
-  local p = io.popen("ls -1A")
-  for n in p:lines() do
-    local st = file.stat(n)
-    if st ~= nil then t[n] = st.size end
-  end
-  p:close()
-  return t
-end
-function file.fsinfo() return 3000000, 0, 3000000 end
 
 -- ---- wifi (ESP8266 flavour; "connects" at once to the loopback network) ----
 local wifiHandlers = {}
@@ -541,12 +407,12 @@ local function mainLoop()
       for _, c in ipairs(conns) do if c.out ~= nil then wr[#wr + 1] = c.sock end end
     end
     local timeout = 0.5
-    local nt = nextTimerUs()
+    local nt = M.nextDue()
     if nt ~= nil then
       local d = (nt - nowUs()) / 1000000
       if d < timeout then timeout = d end
     end
-    if timeout < 0 or dirty or #tasks > 0 then timeout = 0 end
+    if timeout < 0 or dirty or #M.tasks > 0 then timeout = 0 end
     local r = socket.select(rd, wr, timeout)
     for _, s in ipairs(servers) do
       if r[s.sock] then acceptAll(s) end

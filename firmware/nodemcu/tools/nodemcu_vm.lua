@@ -1,5 +1,6 @@
--- NodeMCU's net, tmr, node, file and wifi modules with no sockets and no
--- real clock, for a Lua VM driven from JavaScript (firmware/nodemcu/tools/lua-vm.ts
+-- NodeMCU's net and wifi modules with no sockets and no real clock, and its
+-- node, tmr and file modules from nodemcu_modules.lua (shared with the socket
+-- shim, nodemcu_shim.lua), for a Lua VM driven from JavaScript (firmware/nodemcu/tools/lua-vm.ts
 -- runs it inside the reference Lua 5.1 and 5.3 compiled to WebAssembly) or
 -- from a Lua script (firmware/nodemcu/tools/memory.lua). The host moves bytes in and
 -- out through the global `vm`, as hex strings (binary-safe across the
@@ -18,7 +19,6 @@ local vm = {
   conns = {},
   order = {},
   nextId = 1,
-  tasks = {},
   servers = {},
   files = {},
   refused = 0,
@@ -48,82 +48,37 @@ function print(...)
   if not vm.quiet then realPrint(line) end
 end
 
--- ---- node ----
-node = {}
-function node.heap()
-  return vm.heapBytes
+-- ---- node, tmr, file (nodemcu_modules.lua; the WebAssembly VMs load it first as NODEMCU_MODULES) ----
+local install = rawget(_G, "NODEMCU_MODULES")
+if install == nil then
+  local here = string.match(debug.getinfo(1, "S").source, "^@(.*[/\\])") or ""
+  install = dofile(here .. "nodemcu_modules.lua")
 end
-function node.chipid() return 8266 end
-function node.restart() error("node.restart() in the VM") end
-node.egc = { setmode = function() end }
-node.task = {
-  LOW_PRIORITY = 0, MEDIUM_PRIORITY = 1, HIGH_PRIORITY = 2,
-  post = function(a, b)
-    local fn = b or a
-    if type(fn) ~= "function" then error("node.task.post: function expected") end
-    vm.tasks[#vm.tasks + 1] = fn
-  end,
-}
-
-function vm.runTasks()
-  local guard = 0
-  while #vm.tasks > 0 do
-    local fn = table.remove(vm.tasks, 1)
-    fn()
-    guard = guard + 1
-    if guard > 100000 then error("task queue does not drain") end
-  end
-end
-
--- ---- tmr ----
-local timers = {}
-local Timer = {}
-Timer.__index = Timer
-tmr = { ALARM_SINGLE = 0, ALARM_SEMI = 1, ALARM_AUTO = 2 }
-function tmr.create()
-  return setmetatable({ ms = 0, mode = 0 }, Timer)
-end
-function tmr.now()
-  return vm.clockUs % 2147483648
-end
-function tmr.time()
-  return math.floor(vm.clockUs / 1000000)
-end
-function Timer:register(ms, mode, fn)
-  if type(fn) ~= "function" then error("tmr: callback function expected") end
-  self.ms, self.mode, self.fn = ms, mode, fn
-  return true
-end
-function Timer:start()
-  if self.fn == nil then error("tmr: timer not registered") end
-  self.due = vm.clockUs + self.ms * 1000
-  timers[self] = true
-  return true
-end
-function Timer:alarm(ms, mode, fn)
-  self:register(ms, mode, fn)
-  return self:start()
-end
-function Timer:stop()
-  local was = timers[self] ~= nil
-  timers[self] = nil
-  return was
-end
-function Timer:unregister()
-  timers[self] = nil
-  self.fn = nil
-end
-function Timer:interval(ms) self.ms = ms end
-function Timer:state()
-  if self.fn == nil then return nil end
-  return timers[self] ~= nil, self.mode
-end
+local M = install({
+  nowUs = function() return vm.clockUs end,
+  heap = function() return vm.heapBytes end,
+  restart = function() error("node.restart() in the VM") end,
+  store = {
+    read = function(name) return vm.files[name] end,
+    write = function(name, data) vm.files[name] = data end,
+    remove = function(name) vm.files[name] = nil end,
+    list = function()
+      local t = {}
+      for k, v in pairs(vm.files) do t[k] = #v end
+      return t
+    end,
+  },
+})
+vm.runTasks = M.runTasks
 
 -- ---- net ----
 local Server = {}
 Server.__index = Server
-local Conn = {}
-Conn.__index = Conn
+local Conn = M.connClass(function(c) return c.sending ~= nil end, function(c, data)
+  c.sending = data
+  c.sends = c.sends + 1
+  if #data > c.maxSend then c.maxSend = #data end
+end)
 net = { TCP = 1, UDP = 2 }
 
 function net.createServer(kind, timeout)
@@ -150,19 +105,6 @@ local function openCount()
   return n
 end
 
-function Conn:on(event, fn)
-  self.cb[event] = fn
-end
-function Conn:send(data, fn)
-  if not self.open then error("not connected") end
-  if type(data) ~= "string" then error("send: string expected") end
-  if #data == 0 then error("send: empty string") end
-  if self.sending ~= nil then error("send: a send is already in flight (wait for the sent callback)") end
-  self.sending = data
-  self.sentFn = fn
-  self.sends = self.sends + 1
-  if #data > self.maxSend then self.maxSend = #data end
-end
 function Conn:close()
   if self.open then
     self.open = false
@@ -276,19 +218,10 @@ end
 function vm.advance(ms)
   local target = vm.clockUs + ms * 1000
   while true do
-    local nextT, due = nil, nil
-    for t in pairs(timers) do
-      if t.due <= target and (due == nil or t.due < due) then nextT, due = t, t.due end
-    end
+    local nextT, due = M.earliest(target)
     if nextT == nil then break end
     vm.clockUs = due
-    if nextT.mode == tmr.ALARM_AUTO then
-      nextT.due = due + nextT.ms * 1000
-    else
-      timers[nextT] = nil
-    end
-    nextT.fn(nextT)
-    vm.runTasks()
+    M.fire(nextT, due)
     vm.settle()
   end
   vm.clockUs = target
@@ -305,76 +238,11 @@ end
 
 --- Forget every connection, timer and task (between cases; the broker is stopped first).
 function vm.reset()
-  for k in pairs(timers) do timers[k] = nil end
+  M.resetTimers()
   vm.conns = {}
   vm.order = {}
-  vm.tasks = {}
   vm.servers = {}
   vm.refused = 0
-end
-
--- ---- file (an in-memory SPIFFS: flat names) ----
-local File = {}
-File.__index = File
-file = {}
-local current = nil
-
-function file.open(name, mode)
-  mode = mode or "r"
-  local m = string.sub(mode, 1, 1)
-  local data = vm.files[name]
-  if m == "r" and data == nil then return nil end
-  local f = setmetatable({ name = name, pos = 1, data = data or "" }, File)
-  if m == "w" then f.data = "" end
-  if m == "a" then f.pos = #f.data + 1 end
-  f.writable = m ~= "r" or string.find(mode, "+", 1, true) ~= nil
-  current = f
-  return f
-end
-function File:read(n)
-  if type(n) ~= "number" then n = 1024 end
-  if self.pos > #self.data then return nil end
-  local s = string.sub(self.data, self.pos, self.pos + n - 1)
-  self.pos = self.pos + #s
-  return s
-end
-function File:readline()
-  if self.pos > #self.data then return nil end
-  local e = string.find(self.data, "\n", self.pos, true) or #self.data
-  local s = string.sub(self.data, self.pos, e)
-  self.pos = e + 1
-  return s
-end
-function File:write(s)
-  if not self.writable then return nil end
-  self.data = string.sub(self.data, 1, self.pos - 1) .. s .. string.sub(self.data, self.pos + #s)
-  self.pos = self.pos + #s
-  vm.files[self.name] = self.data
-  return true
-end
-function File:writeline(s) return self:write(s .. "\n") end
-function File:flush() return true end
-function File:close()
-  if self.writable then vm.files[self.name] = self.data end
-  if current == self then current = nil end
-end
-function file.read(n) if current then return current:read(n) end end
-function file.readline() if current then return current:readline() end end
-function file.write(s) if current then return current:write(s) end end
-function file.writeline(s) if current then return current:writeline(s) end end
-function file.close() if current then current:close() end end
-function file.remove(name) vm.files[name] = nil end
-function file.exists(name) return vm.files[name] ~= nil end
-function file.rename(a, b)
-  if vm.files[a] == nil or vm.files[b] ~= nil then return false end
-  vm.files[b] = vm.files[a]
-  vm.files[a] = nil
-  return true
-end
-function file.list()
-  local t = {}
-  for k, v in pairs(vm.files) do t[k] = #v end
-  return t
 end
 
 -- ---- wifi (ESP8266 flavour: the broker only configures it) ----
