@@ -15,9 +15,9 @@ import { filterCovers } from "../../firmware/core/auth/acl";
 import { ERR_NONE } from "../../firmware/core/codec/constants";
 import { Decoded, decodeFrame, decodePacket, frameLength } from "../../firmware/core/codec/decode";
 import {
-  encodeAck, encodeConnack, encodeConnect, encodeDisconnect, encodePingreq, encodePingresp, encodePublish,
-  encodePublishString, encodeSuback, encodeSubscribe, encodeUnsuback, encodeUnsubscribe, patchPacketId,
-  publishPacketIdOffset, publishSize, remainingLengthSize, setDup, writeRemainingLength,
+  encodeAck, encodeConnack, encodeConnect, encodeDisconnect, encodeEmpty, encodePingreq, encodePublish,
+  encodePublishString, encodeSuback, encodeSubscribe, encodeUnsubscribe, publishSize, remainingLengthSize,
+  writeRemainingLength,
 } from "../../firmware/core/codec/encode";
 import { PacketReader, PacketSink } from "../../firmware/core/codec/reader";
 import { validUtf8 } from "../../firmware/core/codec/utf8";
@@ -112,11 +112,11 @@ function codec(alloc: Allocator, out: string[]): void {
   for (let t = 0; t < types.length; t++) {
     for (let k = 0; k < ids.length; k++) line("ack " + types[t] + " " + ids[k], encodeAck(buf, 0, types[t], types[t] === 6 ? 2 : 0, ids[k]));
   }
-  line("unsuback", encodeUnsuback(buf, 0, 4660));
+  line("unsuback", encodeAck(buf, 0, 11, 0, 4660));
   line("suback", encodeSuback(buf, 0, 6, [0, 1, 2, 128], 4));
   line("suback-one", encodeSuback(buf, 0, 65535, [128], 1));
   line("pingreq", encodePingreq(buf, 0));
-  line("pingresp", encodePingresp(buf, 0));
+  line("pingresp", encodeEmpty(buf, 0, 13));
   line("disconnect", encodeDisconnect(buf, 0));
   line("subscribe", encodeSubscribe(buf, 0, 6, ["test", "uest", "a/+/#", String.fromCharCode(0xc3, 0xa9) + "/x"], [0, 1, 2, 1]));
   line("unsubscribe", encodeUnsubscribe(buf, 0, 7, ["tfst", "a/#"]));
@@ -134,13 +134,11 @@ function codec(alloc: Allocator, out: string[]): void {
       out.push("pub " + q + " " + lengths[i] + " " + n + " " + publishSize(3, lengths[i], q) + " " + hex(buf, 0, n < 12 ? n : 12) + " " + sum);
     }
   }
-  // encodePublish from bytes, the packet id patched and DUP set on the same encoding
+  // encodePublish from bytes, with DUP and without
   let src = fromString(alloc, "xx" + "sport/tennis" + "hello world", 0);
-  let n2 = encodePublish(buf, 3, 1, true, false, 1, src, 2, 12, src, 14, 11);
-  patchPacketId(buf, publishPacketIdOffset(3, 12, 11), 513);
-  setDup(buf, 3, true);
+  let n2 = encodePublish(buf, 3, 1, true, true, 513, src, 2, 12, src, 14, 11);
   out.push("enc-bytes " + n2 + " " + hex(buf, 3, n2));
-  setDup(buf, 3, false);
+  encodePublish(buf, 3, 1, true, false, 513, src, 2, 12, src, 14, 11);
   out.push("enc-bytes-nodup " + hex(buf, 3, n2));
   let rls = [0, 1, 127, 128, 129, 16383, 16384, 2097151, 2097152, 268435455];
   for (let i = 0; i < rls.length; i++) {
@@ -170,9 +168,9 @@ function packets(alloc: Allocator): number[][] {
   take(encodeSubscribe(buf, 0, 6, ["a/+", "#"], [1, 2]));
   take(encodeSuback(buf, 0, 6, [1, 128], 2));
   take(encodeUnsubscribe(buf, 0, 7, ["a/+"]));
-  take(encodeUnsuback(buf, 0, 7));
+  take(encodeAck(buf, 0, 11, 0, 7));
   take(encodePingreq(buf, 0));
-  take(encodePingresp(buf, 0));
+  take(encodeEmpty(buf, 0, 13));
   take(encodeDisconnect(buf, 0));
   let big = "";
   for (let i = 0; i < 300; i++) big += String.fromCharCode(65 + (i % 26));

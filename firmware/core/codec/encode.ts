@@ -63,9 +63,6 @@ export function encodeAck(out: Bytes, off: number, type: number, flags: number, 
   return 4;
 }
 
-export function encodeUnsuback(out: Bytes, off: number, packetId: number): number {
-  return encodeAck(out, off, UNSUBACK, 0, packetId);
-}
 
 export function encodeSuback(out: Bytes, off: number, packetId: number, codes: number[], count: number): number {
   out[off] = SUBACK * 16;
@@ -87,9 +84,6 @@ export function encodePingreq(out: Bytes, off: number): number {
   return encodeEmpty(out, off, PINGREQ);
 }
 
-export function encodePingresp(out: Bytes, off: number): number {
-  return encodeEmpty(out, off, PINGRESP);
-}
 
 export function encodeDisconnect(out: Bytes, off: number): number {
   return encodeEmpty(out, off, DISCONNECT);
@@ -142,23 +136,8 @@ export function encodePublish(
   return p + payloadLen - off;
 }
 
-/** Offset of the packet id inside a PUBLISH encoded at `off` (qos > 0). */
-export function publishPacketIdOffset(off: number, topicLen: number, payloadLen: number): number {
-  let rem = 4 + topicLen + payloadLen;
-  return off + 1 + remainingLengthSize(rem) + 2 + topicLen;
-}
 
-export function patchPacketId(out: Bytes, at: number, packetId: number): void {
-  writeU16(out, at, packetId);
-}
 
-/** Mark an encoded PUBLISH as a redelivery. */
-export function setDup(out: Bytes, off: number, dup: boolean): void {
-  let b = out[off];
-  let has = Math.floor(b / 8) % 2 === 1;
-  if (dup && !has) out[off] = b + 8;
-  if (!dup && has) out[off] = b - 8;
-}
 
 // ---- the client side: used by tests, the load generator and bridges ----
 
