@@ -1,4 +1,3 @@
-import { BridgeView } from "../bridge/types";
 import { BrokerConfig } from "../config";
 import {
   CONNACK, CONNECT, DISCONNECT, ERR_CONNECT_TIMEOUT, ERR_KEEPALIVE, ERR_MALFORMED, ERR_NONE,
@@ -7,12 +6,11 @@ import {
 } from "../codec/constants";
 import { PacketReader } from "../codec/reader";
 import { Bytes, Platform, Transport } from "../platform";
-import { BoardProfile, connectPacketLimit } from "../profile";
+import { connectPacketLimit } from "../profile";
 import { RetainStore } from "../retain/store";
 import { Session } from "../session/session";
 import { SessionRegistry } from "../session/registry";
 import { newSubscriptionIndex } from "../topics/subscription_index";
-import { SubscriptionIndex } from "../topics/table";
 import { AWAIT_CONNECT, CLOSED, CONNECTED, Connection, PacketHandler } from "./connection";
 import { feedConnecting } from "./connecting";
 import { publishWill, pump } from "./deliver";
@@ -35,51 +33,29 @@ const SMALL_BUFFER = 256;
  * The broker core: connections in, packets dispatched to one handler per
  * packet type, bytes out through the transport. Single-threaded and
  * re-entrancy-free: every call runs to completion.
+ *
+ * Its fields are BrokerState's (state.ts says what each holds), merged into
+ * the class so they are written once; here only what starts with a value.
+ * The bridge's (bridgeOut, bridgeFrom, ...) start with none: without a bridge
+ * a board holds no such properties at all.
  */
-export class Broker implements BrokerState, PacketHandler {
-  config: BrokerConfig;
-  profile: BoardProfile;
-  platform: Platform;
-  transport: Transport;
-  topics: SubscriptionIndex<Session>;
-  retained: RetainStore;
-  sessions: SessionRegistry;
+export interface Broker extends BrokerState {}
+export class Broker implements PacketHandler {
   // plain objects, not class instances: on Espruino a class's constructor stays resident
   stats: BrokerStats = {
     messagesReceived: 0, messagesSent: 0, publishReceived: 0, publishSent: 0, publishDropped: 0,
     bytesReceived: 0, bytesSent: 0, connectionsRefused: 0,
   };
-  startedAt: number;
-  /** Live connections by id ("c" + id) and as a dense list for ticks. */
   connsById: { [key: string]: Connection } = {};
   conns: Connection[] = [];
-  /** Connections past CONNECT. */
   clientCount = 0;
   private nextConnId = 1;
-  /** The shared send buffer: every outgoing packet is built here, then copied out by the transport. */
-  tx: Bytes;
-  /** When the $SYS tree was last published (-1: never). */
   sysPublishedAt = -1;
-  /** Scratch list for matched subscribers: reused for every publish. */
   targets: Session[] = [];
-  /** Flood and slow-consumer counters (guard.ts). */
   guard: Guard = { records: [], stalled: {}, takeoversRefused: 0, loginsBlocked: 0, slowClosed: 0 };
-  /** Kept routes by routeKey(topic) (route_cache.ts), and how many. */
   routes: { [key: string]: Route } = {};
   routeCount = 0;
-  /** What the readers of connections that have not finished CONNECT hold, together (maxConnectingBytes). */
   connectingBytes = 0;
-  /*
-   * Set only when a bridge is configured (firmware/core/bridge/bridge.ts): routePublish hands it every
-   * message, with bridgeRetain the publish's retain flag and bridgeFrom the bridge it came in over.
-   * Declared, not initialised: without a bridge a board holds no such properties at all.
-   */
-  declare bridgeOut: ((b: BrokerState, src: Bytes, topicOff: number, topicLen: number, payloadOff: number, payloadLen: number, qos: number) => void) | undefined;
-  declare bridgeRetain: boolean;
-  declare bridgeFrom: unknown;
-  declare bridges: BridgeView[] | undefined;
-  /** A bridging client's own session while its PUBLISH is routed: not sent back to it (mosquitto's is_bridge). */
-  declare noLocal: Session | undefined;
 
   constructor(config: BrokerConfig, platform: Platform, transport: Transport) {
     this.config = config;

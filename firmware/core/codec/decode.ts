@@ -127,9 +127,9 @@ function decodeConnect(flags: number, buf: Bytes, off: number, len: number, out:
   out.protocolNameOff = p;
   out.protocolNameLen = nameLen;
   // "MQTT" (3.1.1) or "MQIsdp" (3.1): another name closes without CONNACK [MQTT-3.1.2-1]
-  const v311 = nameLen === 4 && buf[p] === 77 && buf[p + 1] === 81 && buf[p + 2] === 84 && buf[p + 3] === 84;
-  const v31 = nameLen === 6 && buf[p] === 77 && buf[p + 1] === 81 && buf[p + 2] === 73 && buf[p + 3] === 115 &&
-    buf[p + 4] === 100 && buf[p + 5] === 112;
+  const name = nameLen <= 6 ? text.str(buf, p, nameLen) : "";
+  const v311 = name === "MQTT";
+  const v31 = name === "MQIsdp";
   if (!v311 && !v31) return ERR_PROTOCOL;
   // 3.1.1 fixes CONNECT's header flags to 0 [MQTT-2.2.2-2]; mosquitto (and the broker) let 3.1 through
   if (v311 && flags !== 0) return ERR_MALFORMED;
