@@ -4,7 +4,7 @@ import fc from "fast-check";
 import { filterMatchesBytes, filterMatchesString } from "../../firmware/core/topics/match";
 import { ADD_FULL, ADD_NEW, ADD_REPLACED, Subscriber, TopicTable } from "../../firmware/core/topics/table";
 import { text } from "../../firmware/core/codec/text";
-import { countLevels, validTopicFilter, validTopicName } from "../../firmware/core/topics/validate";
+import { countLevels, validTopicFilter, validTopicFilterAt, validTopicName } from "../../firmware/core/topics/validate";
 import { SubscriptionList } from "../../firmware/core/topics/list";
 import { Broker } from "../../firmware/core/broker/broker";
 import { defaultConfig, loadProfile } from "../../host-sim/config";
@@ -78,6 +78,14 @@ function filterByRule(f: string): boolean {
 
 test("validTopicFilter agrees with the rules level by level, on any filter of a, /, +, #", () => {
   fc.assert(fc.property(fc.string({ unit: fc.constantFrom("a", "/", "+", "#"), maxLength: 9 }), (f) => validTopicFilter(f) === filterByRule(f)), { numRuns: 3000 });
+});
+
+test("validTopicFilterAt (the decoder's, on bytes in place) agrees with validTopicFilter, anywhere in a buffer", () => {
+  fc.assert(fc.property(fc.string({ unit: fc.constantFrom("a", "/", "+", "#"), maxLength: 9 }), fc.nat(4), (f, at) => {
+    const buf = new Uint8Array(at + f.length + 3).fill(35);
+    text.put(f, buf, at);
+    return validTopicFilterAt(buf, at, f.length) === validTopicFilter(f);
+  }), { numRuns: 3000 });
 });
 
 const NAMES: [string, boolean][] = [

@@ -1,6 +1,5 @@
 import { Bytes } from "../platform";
-import { validTopicFilter, validTopicName } from "../topics/validate";
-import { text } from "./text";
+import { validTopicFilterAt, validTopicName } from "../topics/validate";
 import { validUtf8 } from "./utf8";
 import {
   CONNACK, CONNECT, DISCONNECT, ERR_MALFORMED, ERR_NONE, MAX_REMAINING_LENGTH, PINGREQ, PINGRESP, PUBACK,
@@ -116,6 +115,13 @@ function decodeAckBody(buf: Bytes, off: number, len: number, out: Decoded): numb
   return ERR_NONE;
 }
 
+/** buf[p, p + len) holds exactly the ASCII string `s` (compared in place: the decoder makes no string for it). */
+function asciiAt(buf: Bytes, p: number, len: number, s: string): boolean {
+  if (len !== s.length) return false;
+  for (let i = 0; i < len; i++) if (buf[p + i] !== s.charCodeAt(i)) return false;
+  return true;
+}
+
 function decodeConnect(flags: number, buf: Bytes, off: number, len: number, out: Decoded): number {
   let end = off + len;
   let p = off;
@@ -127,9 +133,8 @@ function decodeConnect(flags: number, buf: Bytes, off: number, len: number, out:
   out.protocolNameOff = p;
   out.protocolNameLen = nameLen;
   // "MQTT" (3.1.1) or "MQIsdp" (3.1): another name closes without CONNACK [MQTT-3.1.2-1]
-  const name = nameLen <= 6 ? text.str(buf, p, nameLen) : "";
-  const v311 = name === "MQTT";
-  const v31 = name === "MQIsdp";
+  const v311 = asciiAt(buf, p, nameLen, "MQTT");
+  const v31 = asciiAt(buf, p, nameLen, "MQIsdp");
   if (!v311 && !v31) return ERR_PROTOCOL;
   // 3.1.1 fixes CONNECT's header flags to 0 [MQTT-2.2.2-2]; mosquitto (and the broker) let 3.1 through
   if (v311 && flags !== 0) return ERR_MALFORMED;
@@ -252,7 +257,7 @@ function decodeFilterList(buf: Bytes, off: number, len: number, withQos: boolean
     let n = readU16(buf, p);
     if (n === 0 || p + 2 + n + extra > end) return ERR_MALFORMED; // not empty [MQTT-4.7.3-1]
     if (!validUtf8(buf, p + 2, n)) return ERR_MALFORMED; // [MQTT-3.8.3-1], [MQTT-3.10.3-1]
-    if (withQos && !validTopicFilter(text.str(buf, p + 2, n))) return ERR_MALFORMED; // [MQTT-4.7.1-1]
+    if (withQos && !validTopicFilterAt(buf, p + 2, n)) return ERR_MALFORMED; // [MQTT-4.7.1-1]
     // requested QoS: reserved bits 0 and not 3 [MQTT-3.8.3-4]
     if (withQos && buf[p + 2 + n] > 2) return ERR_MALFORMED;
     p += 2 + n + extra;
@@ -290,8 +295,7 @@ function decodeSuback(buf: Bytes, off: number, len: number, out: Decoded): numbe
  * one verdict). Not who may send which packet, nor the profile's limits.
  * Fills `out` (reset first) and returns ERR_NONE, ERR_MALFORMED, or
  * ERR_PROTOCOL where the broker's reading calls it that (an unknown protocol
- * name, an empty SUBSCRIBE, a topic with a wildcard). Allocates nothing but
- * a SUBSCRIBE's filters, as strings, for their syntax.
+ * name, an empty SUBSCRIBE, a topic with a wildcard). Allocates nothing.
  */
 export function decodePacket(first: number, buf: Bytes, off: number, len: number, out: Decoded): number {
   resetDecoded(out);

@@ -34,6 +34,26 @@ export function validTopicFilter(filter: string): boolean {
   return true;
 }
 
+/**
+ * validTopicFilter on the filter's bytes, in place: for the tests' decoder
+ * (codec/decode.ts), which makes no string of what it reads. The broker
+ * checks the string it keeps anyway, with the native indexOf; a property
+ * test holds the two to one answer (test/unit/topics.test.ts).
+ */
+export function validTopicFilterAt(buf: Bytes, off: number, len: number): boolean {
+  if (len === 0) return false;
+  const end = off + len;
+  for (let i = off; i < end; i++) {
+    const c = buf[i];
+    if (c !== PLUS && c !== HASH) continue;
+    // alone in its level: a separator (or the filter's edge) on both sides; "#" last of all
+    if (i > off && buf[i - 1] !== SLASH) return false;
+    if (c === HASH && i !== end - 1) return false;
+    if (c === PLUS && i + 1 < end && buf[i + 1] !== SLASH) return false;
+  }
+  return true;
+}
+
 /** Number of levels in a topic name or filter: separators + 1. */
 export function countLevels(buf: Bytes, off: number, len: number): number {
   return text.count(buf, off, len, SLASH) + 1;
