@@ -895,70 +895,10 @@ export function* soakRun(opts: SoakOptions, net: SoakNet): Generator<number, Soa
   if (!quiet()) violate("drain: the broker and the clients did not settle within " + (drainSteps * stepMs) / 1000 + " s");
 
   // ---- the delivery invariants ----
-  let acked = 0;
-  let published = 0;
-  const byQos = [0, 0, 0];
-  let retainedCount = 0;
-  for (const m of messages) {
-    if (m.firstSent === -2) continue;
-    published++;
-    byQos[m.qos]++;
-    if (m.retain) retainedCount++;
-    if (m.qos > 0 && m.acked) acked++;
-    if (m.qos > 0 && !m.acked) {
-      checks++;
-      violate(`${m.id}: QoS ${m.qos} message never acknowledged to its publisher`);
-    }
-  }
-  for (const c of clients) {
-    const d = delivered[c.idx];
-    for (const [id, n] of d) {
-      const m = messages[Number(id.split("|")[1])];
-      checks++;
-      if (m.qos === 0 && n > 1) violate(`${c.id}: QoS 0 ${id} arrived ${n} times`);
-    }
-    if (c.role !== "psub") continue;
-    for (const m of messages) {
-      if (m.qos === 0 || !m.acked || m.retain || m.firstSent < 0) continue;
-      let granted = -1;
-      for (const s of c.subs) {
-        if (s.confirmedAt >= 0 && s.confirmedAt <= m.firstSent && topicMatches(s.filter, m.topic) && s.qos > granted) granted = s.qos;
-      }
-      if (granted < 1) continue;
-      const q = granted < m.qos ? granted : m.qos;
-      const n = d.get(m.id) ?? 0;
-      checks++;
-      if (n === 0) violate(`${c.id}: QoS ${m.qos} ${m.id} on ${m.topic}, acknowledged, never arrived`);
-      else if (q === 2 && n !== 1) violate(`${c.id}: QoS 2 ${m.id} arrived ${n} times`);
-    }
-  }
-  // wills: exactly the expected ones, each once (QoS 2 to a QoS 2 subscription)
-  for (const w of willsExpected.keys()) {
-    checks++;
-    const n = willsReceived.get(w) ?? 0;
-    if (n !== 1) violate(`will ${w}: expected once, arrived ${n} times`);
-  }
-  for (const [w, n] of willsReceived) {
-    checks++;
-    if (!willsExpected.has(w)) violate(`will ${w}: arrived ${n} times, but its connection ended with DISCONNECT or never ended`);
-  }
-  // retained: the last retained publish per topic
-  const lastRetained = new Map<string, string>();
-  for (const m of messages) if (m.retain && m.firstSent >= 0) lastRetained.set(m.topic, m.payload);
-  let expectedRetained = 0;
-  for (const [topic, payload] of lastRetained) {
-    checks++;
-    const got = retainedGet(broker.retained, topic);
-    const text = got === undefined ? undefined : Buffer.from(got.data as Uint8Array).subarray(got.topicLen).toString("latin1");
-    if (payload === "") {
-      if (got !== undefined) violate(`retained ${topic}: cleared last, still holds "${text}"`);
-    } else {
-      expectedRetained++;
-      if (text !== payload) violate(`retained ${topic}: expected "${payload}", holds ${text === undefined ? "nothing" : '"' + text + '"'}`);
-    }
-  }
-  checks++;
-  if (broker.retained.list.length !== expectedRetained) violate(`retained: ${broker.retained.list.length} topics held, ${expectedRetained} expected`);
+  const check = { count: () => { checks++; }, violate };
+  const counts = checkDeliveries(check, messages, clients, delivered, willsExpected, willsReceived);
+  const { acked, published, byQos, retainedCount } = counts;
+  const lastRetained = checkRetained(check, broker, messages);
 
   // ---- everyone leaves: sessions discarded, retained cleared ----
   for (const c of clients) {
@@ -988,25 +928,7 @@ export function* soakRun(opts: SoakOptions, net: SoakNet): Generator<number, Soa
   for (const c of clients) service(c);
   sample();
 
-  const end = {
-    connections: broker.conns.length,
-    clients: broker.clientCount,
-    sessions: broker.sessions.count,
-    offline: broker.sessions.offline.length,
-    subscriptions: broker.topics.count,
-    retained: broker.retained.list.length,
-    retainedBytes: broker.retained.bytes,
-    guardRecords: broker.guard.records.length,
-    sockets: net.openSockets(),
-  };
-  for (const [k, v] of Object.entries(end)) {
-    checks++;
-    if (k !== "guardRecords" && v !== 0) violate(`memory: ${k} is ${v} after every client left, expected 0`);
-  }
-  checks++;
-  if (Object.keys(broker.guard.stalled).length !== 0) violate("memory: stalled connections still tracked");
-  checks++;
-  if (broker.guard.records.length > config.profile.maxClients) violate("memory: guard records past maxClients");
+  const end = checkEmpty(check, broker, net, config);
 
   faults.slowDisconnects = slowBefore + broker.guard.slowClosed;
   const fc = net.faultCounts();
@@ -1050,6 +972,119 @@ export function* soakRun(opts: SoakOptions, net: SoakNet): Generator<number, Soa
   if (broker.conns.length < 0) log("");
   report.wallMs = Date.now() - wallStart;
   return report;
+}
+
+/** Counts a check, and records what it found wrong. */
+interface Checker {
+  count(): void;
+  violate(what: string): void;
+}
+
+/**
+ * Every QoS 1/2 message acknowledged to its publisher; a QoS 0 one at most once to each subscriber;
+ * each acknowledged QoS 1/2 message at each persistent subscriber whose subscription covered it
+ * (QoS 2 exactly once); every will expected exactly once, and no other.
+ */
+function checkDeliveries(
+  check: Checker, messages: MsgRec[], clients: VClient[], delivered: Map<string, number>[],
+  willsExpected: Map<string, number>, willsReceived: Map<string, number>,
+): { acked: number; published: number; byQos: number[]; retainedCount: number } {
+  const violate = check.violate;
+  let acked = 0;
+  let published = 0;
+  const byQos = [0, 0, 0];
+  let retainedCount = 0;
+  for (const m of messages) {
+    if (m.firstSent === -2) continue;
+    published++;
+    byQos[m.qos]++;
+    if (m.retain) retainedCount++;
+    if (m.qos > 0 && m.acked) acked++;
+    if (m.qos > 0 && !m.acked) {
+      check.count();
+      violate(`${m.id}: QoS ${m.qos} message never acknowledged to its publisher`);
+    }
+  }
+  for (const c of clients) {
+    const d = delivered[c.idx];
+    for (const [id, n] of d) {
+      const m = messages[Number(id.split("|")[1])];
+      check.count();
+      if (m.qos === 0 && n > 1) violate(`${c.id}: QoS 0 ${id} arrived ${n} times`);
+    }
+    if (c.role !== "psub") continue;
+    for (const m of messages) {
+      if (m.qos === 0 || !m.acked || m.retain || m.firstSent < 0) continue;
+      let granted = -1;
+      for (const s of c.subs) {
+        if (s.confirmedAt >= 0 && s.confirmedAt <= m.firstSent && topicMatches(s.filter, m.topic) && s.qos > granted) granted = s.qos;
+      }
+      if (granted < 1) continue;
+      const q = granted < m.qos ? granted : m.qos;
+      const n = d.get(m.id) ?? 0;
+      check.count();
+      if (n === 0) violate(`${c.id}: QoS ${m.qos} ${m.id} on ${m.topic}, acknowledged, never arrived`);
+      else if (q === 2 && n !== 1) violate(`${c.id}: QoS 2 ${m.id} arrived ${n} times`);
+    }
+  }
+  // wills: exactly the expected ones, each once (QoS 2 to a QoS 2 subscription)
+  for (const w of willsExpected.keys()) {
+    check.count();
+    const n = willsReceived.get(w) ?? 0;
+    if (n !== 1) violate(`will ${w}: expected once, arrived ${n} times`);
+  }
+  for (const [w, n] of willsReceived) {
+    check.count();
+    if (!willsExpected.has(w)) violate(`will ${w}: arrived ${n} times, but its connection ended with DISCONNECT or never ended`);
+  }
+  return { acked, published, byQos, retainedCount };
+}
+
+/** The broker holds the last retained publish of each topic, and nothing else; returns those last publishes. */
+function checkRetained(check: Checker, broker: Broker, messages: MsgRec[]): Map<string, string> {
+  const violate = check.violate;
+  const lastRetained = new Map<string, string>();
+  for (const m of messages) if (m.retain && m.firstSent >= 0) lastRetained.set(m.topic, m.payload);
+  let expectedRetained = 0;
+  for (const [topic, payload] of lastRetained) {
+    check.count();
+    const got = retainedGet(broker.retained, topic);
+    const text = got === undefined ? undefined : Buffer.from(got.data as Uint8Array).subarray(got.topicLen).toString("latin1");
+    if (payload === "") {
+      if (got !== undefined) violate(`retained ${topic}: cleared last, still holds "${text}"`);
+    } else {
+      expectedRetained++;
+      if (text !== payload) violate(`retained ${topic}: expected "${payload}", holds ${text === undefined ? "nothing" : '"' + text + '"'}`);
+    }
+  }
+  check.count();
+  if (broker.retained.list.length !== expectedRetained) violate(`retained: ${broker.retained.list.length} topics held, ${expectedRetained} expected`);
+  return lastRetained;
+}
+
+/** After every client left and the retained messages were cleared: nothing is held (the guard's records bounded). */
+function checkEmpty(check: Checker, broker: Broker, net: SoakNet, config: BrokerConfig): SoakReport["memory"]["end"] {
+  const violate = check.violate;
+  const end = {
+    connections: broker.conns.length,
+    clients: broker.clientCount,
+    sessions: broker.sessions.count,
+    offline: broker.sessions.offline.length,
+    subscriptions: broker.topics.count,
+    retained: broker.retained.list.length,
+    retainedBytes: broker.retained.bytes,
+    guardRecords: broker.guard.records.length,
+    sockets: net.openSockets(),
+  };
+  for (const [k, v] of Object.entries(end)) {
+    check.count();
+    if (k !== "guardRecords" && v !== 0) violate(`memory: ${k} is ${v} after every client left, expected 0`);
+  }
+  check.count();
+  if (Object.keys(broker.guard.stalled).length !== 0) violate("memory: stalled connections still tracked");
+  check.count();
+  if (broker.guard.records.length > config.profile.maxClients) violate("memory: guard records past maxClients");
+  return end;
 }
 
 export function formatReport(r: SoakReport): string {
