@@ -26,17 +26,24 @@ const CORE_RANK: { [top: string]: number } = {
   "codec/decode": 3,
 };
 
-function sources(): string[] {
+/** Every file below `dir` (repository paths), but in the folders named in `skip`. */
+function filesUnder(dir: string, skip: string[]): string[] {
   const out: string[] = [];
   const walk = (rel: string) => {
     for (const e of fs.readdirSync(path.join(ROOT, rel), { withFileTypes: true })) {
       const p = rel + "/" + e.name;
-      if (e.isDirectory()) {
-        if (e.name !== "node_modules" && e.name !== "corpus" && e.name !== "interpreter") walk(p);
-      } else if (/\.(ts|js|mjs|cjs)$/.test(e.name)) out.push(p);
+      if (!e.isDirectory()) out.push(p);
+      else if (skip.indexOf(e.name) < 0) walk(p);
     }
   };
-  for (const t of TREES) walk(t);
+  walk(dir);
+  return out;
+}
+
+/** The sources whose imports are read: the interpreter's own scripts and the fuzz corpus are not ours. */
+function sources(): string[] {
+  const out: string[] = [];
+  for (const t of TREES) out.push(...filesUnder(t, ["node_modules", "corpus", "interpreter"]).filter((f) => /\.(ts|js|mjs|cjs)$/.test(f)));
   return out;
 }
 
@@ -182,24 +189,12 @@ test("README's Layout table names the tree: each folder is there, and each file 
   const rows = [...table.matchAll(/^\| `([^`]+)\/` \| (.*) \|$/gm)].map((m) => ({ dir: m[1], text: m[2] }));
   assert.ok(rows.length >= 8, `${rows.length} rows`);
   const missing: string[] = [];
-  const filesUnder = (dir: string): string[] => {
-    const out: string[] = [];
-    const walk = (d: string) => {
-      for (const e of fs.readdirSync(path.join(ROOT, d), { withFileTypes: true })) {
-        if (e.isDirectory()) {
-          if (e.name !== "node_modules" && e.name !== "corpus") walk(d + "/" + e.name);
-        } else out.push(d + "/" + e.name);
-      }
-    };
-    walk(dir);
-    return out;
-  };
   for (const row of rows) {
     if (!fs.existsSync(path.join(ROOT, row.dir))) {
       missing.push(`${row.dir}/ (no such folder)`);
       continue;
     }
-    const files = filesUnder(row.dir);
+    const files = filesUnder(row.dir, ["node_modules", "corpus"]);
     for (const m of row.text.matchAll(/`([\w.\-/]+\.(?:ts|lua|js))`/g)) {
       const name = m[1];
       // a path from the top (dist/cli.js, a build's output) or a file under the row's folder

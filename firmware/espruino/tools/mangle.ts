@@ -8,9 +8,8 @@
  * never renamed. The configuration written to the board (mqtt.json) uses the
  * same renaming, from the mangle cache the build writes beside the bundle.
  */
-import * as fs from "node:fs";
-import * as path from "node:path";
 import * as ts from "typescript";
+import { boardSources } from "./cold-roots";
 
 /** Names used on Espruino's own objects, or as keys of objects handed to them: never renamed. */
 const EXTERNAL = [
@@ -29,21 +28,11 @@ function builtinNames(): Set<string> {
   return names;
 }
 
-/** Every member name declared by classes, interfaces and object types in the core and adapters. */
+/** Every member name declared by classes, interfaces and object types in the board's code (the core and this adapter). */
 export function coreMemberNames(root: string): string[] {
-  const files: string[] = [];
-  const walkDir = (d: string) => {
-    for (const e of fs.readdirSync(d, { withFileTypes: true })) {
-      const p = path.join(d, e.name);
-      if (e.isDirectory()) {
-        if (e.name !== "nodemcu" && e.name !== "tools") walkDir(p);
-      } else if (e.name.endsWith(".ts")) files.push(p);
-    }
-  };
-  walkDir(path.join(root, "firmware"));
   const declared = new Set<string>();
-  for (const f of files) {
-    const sf = ts.createSourceFile(f, fs.readFileSync(f, "utf8"), ts.ScriptTarget.ES5, true);
+  for (const f of boardSources(root)) {
+    const sf = ts.createSourceFile(f.name, f.text, ts.ScriptTarget.ES5, true);
     const visit = (n: ts.Node) => {
       if ((ts.isPropertyDeclaration(n) || ts.isMethodDeclaration(n) || ts.isPropertySignature(n) ||
         ts.isMethodSignature(n) || ts.isGetAccessorDeclaration(n) || ts.isSetAccessorDeclaration(n)) &&
