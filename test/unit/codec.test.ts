@@ -17,6 +17,7 @@ import {
   writeRemainingLength,
 } from "../../firmware/core/codec/encode";
 import { PacketReader, PacketSink } from "../../firmware/core/codec/reader";
+import { readStringLength, readU16 } from "../../firmware/core/codec/cursor";
 import { validUtf8 } from "../../firmware/core/codec/utf8";
 import { Bytes } from "../../firmware/core/platform";
 import { connectOptions, decodeAll, Packet, snapshot, utf8 } from "../support/sim-client";
@@ -631,6 +632,31 @@ test("utf8: a sequence cut by the field's end is truncated even if the buffer go
   assert.is(validUtf8(buf, 2, 2), false);
   assert.is(validUtf8(buf, 0, 5), true);
   assert.is(validUtf8(buf, 1, 4), false, "starts on a continuation byte");
+});
+
+test("cursor: a two-byte integer or a string that runs past the packet's end reads -1, one that fits its value", () => {
+  const buf = new Uint8Array([0x01, 0x02, 0x00, 0x03, 0x61, 0x62, 0x63, 0x00, 0x00, 0xff, 0xff]);
+  assert.is(readU16(buf, 0, 2), 258);
+  assert.is(readU16(buf, 0, 1), -1);
+  assert.is(readU16(buf, 9, 11), 65535);
+  assert.is(readU16(buf, 10, 11), -1);
+  // "abc" at 2: its length, its bytes from 4, ending exactly at 7
+  assert.is(readStringLength(buf, 2, 7), 3);
+  assert.is(readStringLength(buf, 2, 6), -1);
+  assert.is(readStringLength(buf, 2, 3), -1);
+  // an empty string fits in its two length bytes alone
+  assert.is(readStringLength(buf, 7, 9), 0);
+  assert.is(readStringLength(buf, 9, 11), -1);
+  // against the rule written out, at every place and end of a random buffer
+  const rnd = new Uint8Array(64);
+  for (let i = 0; i < rnd.length; i++) rnd[i] = (i * 37 + 11) % 7 === 0 ? 0 : (i * 53) % 5;
+  for (let at = 0; at < rnd.length; at++) {
+    for (let end = at; end <= rnd.length; end++) {
+      const n = at + 2 <= end ? rnd[at] * 256 + rnd[at + 1] : -1;
+      assert.is(readU16(rnd, at, end), n);
+      assert.is(readStringLength(rnd, at, end), n >= 0 && at + 2 + n <= end ? n : -1);
+    }
+  }
 });
 
 test.run();

@@ -19,6 +19,7 @@ import { defaultConfig, loadProfile } from "../../host-sim/config";
 import { dropUnused, inlineConstants, moveColdCode } from "../../firmware/espruino/tools/shrink";
 import { boardSources, coldMarks, coldRoots } from "../../firmware/espruino/tools/cold-roots";
 import { coreMemberNames, renameKeys } from "../../firmware/espruino/tools/mangle";
+import { inlineCalls, inlineMarks } from "../../firmware/espruino/tools/inline-calls";
 
 const ROOT = path.join(__dirname, "..", "..");
 
@@ -255,6 +256,56 @@ test("cold marks: the board's marked functions, each in the broker's bundle (the
   const sources = boardSources(ROOT).map((f) => f.name);
   assert.ok(sources.indexOf("firmware/core/broker/handle_pingreq.ts") >= 0);
   assert.equal(sources.filter((f) => /tools\/|interpreter\//.test(f)), []);
+});
+
+const INLINE_INPUT = `(function () {
+function u16(buf, at, end) { return at + 2 > end ? -1 : buf[at] * 256 + buf[at + 1]; }
+function first(o) { return o.length; }
+function read(b, p, n) { var x = u16(b, p, p + n); return x < 0 ? first(b) : x + u16(b, 0, 2); }
+var out = [read([1, 2, 3], 1, 2), read([1, 2], 1, 1)];
+})();
+`;
+
+test("inline calls: each call of an @inline function becomes its expression, its arguments in place; the declaration goes", () => {
+  const out = inlineCalls(INLINE_INPUT, ["first", "u16"], true);
+  assert.equal(out.inlined, { u16: 2, first: 1 });
+  assert.is(out.code, `(function () {
+
+
+function read(b, p, n) { var x = (p + 2 > (p + n) ? -1 : b[p] * 256 + b[p + 1]); return x < 0 ? (b.length) : x + (0 + 2 > 2 ? -1 : b[0] * 256 + b[0 + 1]); }
+var out = [read([1, 2, 3], 1, 2), read([1, 2], 1, 1)];
+})();
+`);
+  // it runs as before
+  const run = (code: string) => new Function("r", code.replace("var out =", "r.v ="));
+  const before: any = {};
+  const after: any = {};
+  run(INLINE_INPUT)(before);
+  run(out.code)(after);
+  assert.equal(after.v, before.v);
+  assert.equal(before.v, [2 * 256 + 3 + (1 * 256 + 2), 2]);
+  // what would change the meaning, or leave the function resident unseen, refuses
+  const refuses = (code: string, why: RegExp, requireAll = false) =>
+    assert.throws(() => inlineCalls(`(function(){${code}})();`, ["f"], requireAll), why);
+  refuses("function f(a){return a*a}f(g());", /argument 1 calls or assigns/);
+  refuses("function f(a){return a*a}f(x+1);", /argument 1 stands for a, used 2 times/);
+  refuses("function f(a){return a}f(1,2);", /2 arguments for 1 parameters/);
+  refuses("function f(a){return a}var h=f;", /f is used other than called/);
+  refuses("function f(a){return a}function g(f){return f}", /f is declared again/);
+  refuses("function f(a){var b=a;return b}f(1);", /not one `return` of an expression/);
+  refuses("function f(a){return a+k}f(1);", /reads k, which is not a parameter/);
+  refuses("function f(a){return g(a)}f(1);", /calls or assigns in its expression/);
+  refuses("function g(a){return a}g(1);", /f is marked @inline but is not in the bundle/, true);
+  // the on-device suite's bundle may not hold every marked function
+  assert.is(inlineCalls("(function(){function g(a){return a}g(1);})();", ["f"]).code, "(function(){function g(a){return a}g(1);})();");
+});
+
+test("inline marks: @inline on a top-level function; the board's cursor is marked, and the broker's bundle calls none of it", () => {
+  assert.equal(inlineMarks([{ name: "a.ts", text: "/**\n * Two bytes.\n * @inline\n */\nexport function u16(): number { return 0; }\nfunction not(): void {}\n" }]), ["u16"]);
+  assert.throws(() => inlineMarks([{ name: "b.ts", text: "function f(): void {\n  /** @inline */\n  function g(): void {}\n}\n" }]), /b\.ts:3: @inline marks a function declared at the top/);
+  assert.equal(inlineMarks(boardSources(ROOT)), ["readStringLength", "readU16"]);
+  const bundle = fs.readFileSync(path.join(ROOT, "dist", "espruino", "broker.js"), "utf8");
+  assert.not.match(bundle, /readU16|readStringLength/);
 });
 
 test("mangle: the core's own member names are renamed, names Espruino's objects use never", () => {

@@ -4,6 +4,7 @@ import {
 import {
   encodeAck, encodeConnect, encodeDisconnect, encodePingreq, encodePublishString, encodeSubscribe, publishSize,
 } from "../codec/encode";
+import { readStringLength, readU16 } from "../codec/cursor";
 import { PacketReader, PacketSink } from "../codec/reader";
 import type { BrokerState } from "../broker/state";
 import { retainMessage, routePublish } from "../broker/deliver";
@@ -485,7 +486,7 @@ function onPacket(br: Bridge, first: number, buf: Bytes, off: number, len: numbe
   if (type === PUBLISH) return onPublish(br, Math.floor(first / 2) % 4, first % 2 === 1, buf, off, len);
   if (type === PUBACK || type === PUBREC || type === PUBCOMP || type === PUBREL) {
     if (len !== 2) return ERR_MALFORMED;
-    return onAck(br, type, buf[off] * 256 + buf[off + 1]);
+    return onAck(br, type, readU16(buf, off, off + len));
   }
   if (type === PINGRESP) {
     br.pingAt = -1;
@@ -559,15 +560,14 @@ function up(br: Bridge): void {
 }
 
 function onPublish(br: Bridge, qos: number, retain: boolean, buf: Bytes, off: number, len: number): number {
-  if (qos === 3 || len < 2) return ERR_MALFORMED;
-  const tl = buf[off] * 256 + buf[off + 1];
-  let p = off + 2 + tl;
   const end = off + len;
-  if (p > end) return ERR_MALFORMED;
+  const tl = readStringLength(buf, off, end);
+  if (qos === 3 || tl < 0) return ERR_MALFORMED;
+  let p = off + 2 + tl;
   let id = 0;
   if (qos > 0) {
-    if (p + 2 > end) return ERR_MALFORMED;
-    id = buf[p] * 256 + buf[p + 1];
+    id = readU16(buf, p, end);
+    if (id < 0) return ERR_MALFORMED;
     p += 2;
   }
   const b = br.b;

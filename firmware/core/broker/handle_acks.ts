@@ -1,4 +1,5 @@
 import { ERR_MALFORMED, ERR_NONE, ERR_PROTOCOL, PUBACK, PUBCOMP, PUBREC, PUBREL } from "../codec/constants";
+import { readU16 } from "../codec/cursor";
 import { encodeAck } from "../codec/encode";
 import { Bytes } from "../platform";
 import { AWAIT_PUBACK, AWAIT_PUBCOMP, Session } from "../session/session";
@@ -18,8 +19,8 @@ import type { Connection } from "./connection";
 export function handleAck(b: BrokerState, conn: Connection, type: number, buf: Bytes, off: number, len: number): number {
   // exactly two bytes, never 0 [MQTT-2.3.1-1]
   if (len !== 2) return ERR_MALFORMED;
-  const id = buf[off] * 256 + buf[off + 1];
-  if (id === 0) return ERR_MALFORMED;
+  const id = readU16(buf, off, off + len);
+  if (id <= 0) return ERR_MALFORMED;
   const s = conn.session as Session;
   if (type === PUBREL) {
     const at = s.incomingQos2.indexOf(id);

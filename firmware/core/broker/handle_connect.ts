@@ -5,6 +5,7 @@ import {
   CONNACK_NOT_AUTHORIZED, CONNACK_SERVER_UNAVAILABLE, ERR_MALFORMED, ERR_NONE, ERR_PROTOCOL, ERR_REFUSED,
   ERR_TAKEN_OVER,
 } from "../codec/constants";
+import { readStringLength, readU16 } from "../codec/cursor";
 import { encodeConnack } from "../codec/encode";
 import { validUtf8 } from "../codec/utf8";
 import { Bytes } from "../platform";
@@ -24,8 +25,7 @@ import { text } from "../codec/text";
  * then closes [MQTT-3.2.2-5].
  */
 export function handleConnect(b: BrokerState, conn: Connection, flags: number, buf: Bytes, off: number, len: number): number {
-  // helpers live inside: CONNECT is rare, and on Espruino a nested function costs memory only while it runs
-  const u16 = (at: number): number => buf[at] * 256 + buf[at + 1];
+  // refuse lives inside: CONNECT is rare, and on Espruino a nested function costs memory only while it runs
   const refuse = (code: number): number => {
     b.send(conn.id, encodeConnack(b.tx, 0, false, code));
     b.stats.connectionsRefused++;
@@ -33,10 +33,10 @@ export function handleConnect(b: BrokerState, conn: Connection, flags: number, b
   };
   const end = off + len;
   let p = off;
-  if (len < 2) return ERR_MALFORMED;
-  let nameLen = u16(p);
+  // the name, then level, flags and keepalive: all there before any is looked at
+  let nameLen = readU16(buf, p, end);
+  if (nameLen < 0 || p + 2 + nameLen + 4 > end) return ERR_MALFORMED;
   p += 2;
-  if (p + nameLen + 4 > end) return ERR_MALFORMED;
   // "MQTT" level 4, or "MQIsdp" level 3 (MQTT 3.1)
   const v311 = nameLen === 4 && buf[p] === 77 && buf[p + 1] === 81 && buf[p + 2] === 84 && buf[p + 3] === 84;
   const v31 = nameLen === 6 && buf[p] === 77 && buf[p + 1] === 81 && buf[p + 2] === 73 && buf[p + 3] === 115 &&
@@ -51,6 +51,8 @@ export function handleConnect(b: BrokerState, conn: Connection, flags: number, b
   let plain = level > 127 ? level - 128 : level;
   if ((v311 && plain !== 4) || (v31 && plain !== 3)) return refuse(CONNACK_BAD_PROTOCOL); // [MQTT-3.1.2-2]
   let cf = buf[p++];
+  let keepalive = readU16(buf, p, end);
+  p += 2;
   // the reserved flag must be 0 [MQTT-3.1.2-3]; mosquitto does not check it for MQTT 3.1
   if (v311 && cf % 2 !== 0) return ERR_MALFORMED;
   // bit k is set when cf modulo 2^(k+1) reaches 2^k (no bitwise operators in the core; a Math
@@ -66,15 +68,12 @@ export function handleConnect(b: BrokerState, conn: Connection, flags: number, b
   if (willQos === 3) return ERR_MALFORMED; // [MQTT-3.1.2-14]
   // a password needs a user name [MQTT-3.1.2-22]
   if (v311 && passwordFlag && !usernameFlag) return ERR_MALFORMED;
-  let keepalive = u16(p);
-  p += 2;
 
   // payload: client id, will topic, will message, user name, password [MQTT-3.1.3-1]
-  if (p + 2 > end) return ERR_MALFORMED;
-  let idLen = u16(p);
+  let idLen = readStringLength(buf, p, end);
+  if (idLen < 0) return ERR_MALFORMED;
   let idOff = p + 2;
   p = idOff + idLen;
-  if (p > end) return ERR_MALFORMED;
   // printable ASCII first: one native call on a board, where the whole UTF-8 check is cold code
   if (!text.printable(buf, idOff, idLen) && !validUtf8(buf, idOff, idLen)) return ERR_MALFORMED; // [MQTT-3.1.3-4]
   let willTopicOff = 0;
@@ -82,31 +81,28 @@ export function handleConnect(b: BrokerState, conn: Connection, flags: number, b
   let willMsgOff = 0;
   let willMsgLen = 0;
   if (willFlag) {
-    if (p + 2 > end) return ERR_MALFORMED; // [MQTT-3.1.2-9]
-    willTopicLen = u16(p);
+    willTopicLen = readStringLength(buf, p, end);
+    if (willTopicLen < 0) return ERR_MALFORMED; // [MQTT-3.1.2-9]
     willTopicOff = p + 2;
     p = willTopicOff + willTopicLen;
-    if (p + 2 > end) return ERR_MALFORMED;
     if (!validUtf8(buf, willTopicOff, willTopicLen) || !validTopicName(buf, willTopicOff, willTopicLen)) return ERR_MALFORMED;
-    willMsgLen = u16(p);
+    willMsgLen = readStringLength(buf, p, end);
+    if (willMsgLen < 0) return ERR_MALFORMED;
     willMsgOff = p + 2;
     p = willMsgOff + willMsgLen;
-    if (p > end) return ERR_MALFORMED;
   }
   let username: string | undefined = undefined;
   if (usernameFlag) {
-    if (p + 2 > end) return ERR_MALFORMED; // [MQTT-3.1.2-19]
-    let userLen = u16(p);
-    if (p + 2 + userLen > end) return ERR_MALFORMED;
+    let userLen = readStringLength(buf, p, end);
+    if (userLen < 0) return ERR_MALFORMED; // [MQTT-3.1.2-19]
     if (!text.printable(buf, p + 2, userLen) && !validUtf8(buf, p + 2, userLen)) return ERR_MALFORMED; // [MQTT-3.1.3-11]
     username = text.str(buf, p + 2, userLen);
     p += 2 + userLen;
   }
   let password: string | undefined = undefined;
   if (passwordFlag) {
-    if (p + 2 > end) return ERR_MALFORMED; // [MQTT-3.1.2-21]
-    let passLen = u16(p);
-    if (p + 2 + passLen > end) return ERR_MALFORMED;
+    let passLen = readStringLength(buf, p, end);
+    if (passLen < 0) return ERR_MALFORMED; // [MQTT-3.1.2-21]
     password = text.str(buf, p + 2, passLen);
     p += 2 + passLen;
   }

@@ -1,6 +1,7 @@
 import { aclAllowsTopic } from "../auth/acl";
 import { ACCESS_WRITE } from "../auth/types";
 import { ERR_MALFORMED, ERR_NONE, ERR_PROTOCOL, PUBACK, PUBREC } from "../codec/constants";
+import { readStringLength, readU16 } from "../codec/cursor";
 import { encodeAck } from "../codec/encode";
 import { validUtf8 } from "../codec/utf8";
 import { Bytes } from "../platform";
@@ -29,12 +30,11 @@ export function handlePublish(b: BrokerState, conn: Connection, flags: number, b
   let dup = flags >= 8;
   if (qos === 3) return ERR_MALFORMED; // [MQTT-3.3.1-4]
   if (qos === 0 && dup) return ERR_MALFORMED; // [MQTT-3.3.1-2]
-  if (len < 2) return ERR_MALFORMED;
-  let topicLen = buf[off] * 256 + buf[off + 1];
+  let end = off + len;
+  let topicLen = readStringLength(buf, off, end);
+  if (topicLen < 0) return ERR_MALFORMED;
   let topicOff = off + 2;
   let p = topicOff + topicLen;
-  let end = off + len;
-  if (p > end) return ERR_MALFORMED;
   // routes are kept where the profile asks, and never for a bridge (which must see every message)
   let key: string | undefined = undefined;
   let route: Route | undefined = undefined;
@@ -52,9 +52,8 @@ export function handlePublish(b: BrokerState, conn: Connection, flags: number, b
   }
   let packetId = 0;
   if (qos > 0) {
-    if (p + 2 > end) return ERR_MALFORMED;
-    packetId = buf[p] * 256 + buf[p + 1];
-    if (packetId === 0) return ERR_MALFORMED; // [MQTT-2.3.1-1]
+    packetId = readU16(buf, p, end);
+    if (packetId <= 0) return ERR_MALFORMED; // [MQTT-2.3.1-1]
     p += 2;
   }
   // retain_available false: a retained publish is refused by closing, as mosquitto does for MQTT 3.1.1

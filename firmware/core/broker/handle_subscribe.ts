@@ -1,5 +1,6 @@
 import { aclAllowsSubscribe } from "../auth/acl";
 import { ERR_MALFORMED, ERR_NONE, ERR_PROTOCOL, SUBACK_FAILURE } from "../codec/constants";
+import { readStringLength, readU16 } from "../codec/cursor";
 import { encodeSuback } from "../codec/encode";
 import { validUtf8 } from "../codec/utf8";
 import { Bytes } from "../platform";
@@ -23,24 +24,20 @@ const granted: string[] = [];
  * 0x80 in the SUBACK and the others go on [MQTT-3.9.3].
  */
 export function handleSubscribe(b: BrokerState, conn: Connection, buf: Bytes, off: number, len: number): number {
-  if (len < 2) return ERR_MALFORMED;
-  let packetId = buf[off] * 256 + buf[off + 1];
-  if (packetId === 0) return ERR_MALFORMED; // [MQTT-2.3.1-1]
   let end = off + len;
+  let packetId = readU16(buf, off, end);
+  if (packetId <= 0) return ERR_MALFORMED; // [MQTT-2.3.1-1]
   let p = off + 2;
   // at least one filter [MQTT-3.8.3-3]
   if (p === end) return ERR_PROTOCOL;
   let count = 0;
   let err = ERR_NONE;
   while (p < end) {
-    if (p + 2 > end) {
-      err = ERR_MALFORMED;
-      break;
-    }
-    let flen = buf[p] * 256 + buf[p + 1];
+    let flen = readStringLength(buf, p, end);
     let fOff = p + 2;
-    // printable ASCII first: one native call on a board, where the whole check is cold code
-    if (fOff + flen + 1 > end || !(text.printable(buf, fOff, flen) || validUtf8(buf, fOff, flen))) { // [MQTT-3.8.3-1]
+    // the filter and its QoS byte; printable ASCII first: one native call on a board, where the
+    // whole check is cold code
+    if (flen < 0 || fOff + flen + 1 > end || !(text.printable(buf, fOff, flen) || validUtf8(buf, fOff, flen))) { // [MQTT-3.8.3-1]
       err = ERR_MALFORMED;
       break;
     }
@@ -82,7 +79,7 @@ export function handleSubscribe(b: BrokerState, conn: Connection, buf: Bytes, of
   };
   p = off + 2;
   for (let i = 0; i < count; i++) {
-    let flen2 = buf[p] * 256 + buf[p + 1];
+    let flen2 = readU16(buf, p, end);
     let f2 = p + 2;
     let qos = buf[f2 + flen2];
     p = f2 + flen2 + 1;

@@ -1,4 +1,5 @@
 import { ERR_MALFORMED, ERR_NONE, ERR_PROTOCOL, UNSUBACK } from "../codec/constants";
+import { readStringLength, readU16 } from "../codec/cursor";
 import { encodeAck } from "../codec/encode";
 import { validUtf8 } from "../codec/utf8";
 import { Bytes } from "../platform";
@@ -14,23 +15,21 @@ import { text } from "../codec/text";
  * @cold 90
  */
 export function handleUnsubscribe(b: BrokerState, conn: Connection, buf: Bytes, off: number, len: number): number {
-  if (len < 2) return ERR_MALFORMED;
-  let packetId = buf[off] * 256 + buf[off + 1];
-  if (packetId === 0) return ERR_MALFORMED; // [MQTT-2.3.1-1]
   let end = off + len;
+  let packetId = readU16(buf, off, end);
+  if (packetId <= 0) return ERR_MALFORMED; // [MQTT-2.3.1-1]
   let p = off + 2;
   if (p === end) return ERR_PROTOCOL; // at least one filter [MQTT-3.10.3-2]
   while (p < end) {
-    if (p + 2 > end) return ERR_MALFORMED;
-    let flen = buf[p] * 256 + buf[p + 1];
-    if (flen === 0 || p + 2 + flen > end) return ERR_MALFORMED;
+    let flen = readStringLength(buf, p, end);
+    if (flen <= 0) return ERR_MALFORMED; // and not empty [MQTT-4.7.3-1]
     if (!text.printable(buf, p + 2, flen) && !validUtf8(buf, p + 2, flen)) return ERR_MALFORMED; // [MQTT-3.10.3-1]
     p += 2 + flen;
   }
   let session = conn.session as Session;
   p = off + 2;
   while (p < end) {
-    let n = buf[p] * 256 + buf[p + 1];
+    let n = readU16(buf, p, end);
     let filter = text.str(buf, p + 2, n);
     p += 2 + n;
     let i = session.filters.indexOf(filter);

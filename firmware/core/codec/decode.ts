@@ -1,5 +1,6 @@
 import { Bytes } from "../platform";
 import { validTopicFilterAt, validTopicName } from "../topics/validate";
+import { readStringLength, readU16 } from "./cursor";
 import { validUtf8 } from "./utf8";
 import {
   CONNACK, CONNECT, DISCONNECT, ERR_MALFORMED, ERR_NONE, MAX_REMAINING_LENGTH, PINGREQ, PINGRESP, PUBACK,
@@ -101,16 +102,11 @@ export function resetDecoded(d: Decoded): void {
   d.count = 0;
 }
 
-/** Big-endian two-byte integer at `at`. */
-export function readU16(buf: Bytes, at: number): number {
-  return buf[at] * 256 + buf[at + 1];
-}
-
 /** The packet id of an ack (PUBACK, PUBREC, PUBREL, PUBCOMP, UNSUBACK): exactly two bytes, never 0. */
 function decodeAckBody(buf: Bytes, off: number, len: number, out: Decoded): number {
   if (len !== 2) return ERR_MALFORMED;
-  let id = readU16(buf, off);
-  if (id === 0) return ERR_MALFORMED; // [MQTT-2.3.1-1]
+  let id = readU16(buf, off, off + len);
+  if (id <= 0) return ERR_MALFORMED; // [MQTT-2.3.1-1]
   out.packetId = id;
   return ERR_NONE;
 }
@@ -125,11 +121,10 @@ function asciiAt(buf: Bytes, p: number, len: number, s: string): boolean {
 function decodeConnect(flags: number, buf: Bytes, off: number, len: number, out: Decoded): number {
   let end = off + len;
   let p = off;
-  if (p + 2 > end) return ERR_MALFORMED;
-  let nameLen = readU16(buf, p);
-  p += 2;
   // name, level, flags and keepalive
-  if (p + nameLen + 4 > end) return ERR_MALFORMED;
+  let nameLen = readU16(buf, p, end);
+  if (nameLen < 0 || p + 2 + nameLen + 4 > end) return ERR_MALFORMED;
+  p += 2;
   out.protocolNameOff = p;
   out.protocolNameLen = nameLen;
   // "MQTT" (3.1.1) or "MQIsdp" (3.1): another name closes without CONNACK [MQTT-3.1.2-1]
@@ -143,7 +138,7 @@ function decodeConnect(flags: number, buf: Bytes, off: number, len: number, out:
   let cf = buf[p + 1];
   out.protocolLevel = level;
   out.connectFlags = cf;
-  out.keepalive = readU16(buf, p + 2);
+  out.keepalive = readU16(buf, p + 2, end);
   p += 4;
   // another protocol level (0x80 on it marks a bridge) is answered with CONNACK 1 before the rest is
   // read [MQTT-3.1.2-2], as mosquitto does: a CONNECT of a version this broker does not speak is
@@ -167,41 +162,36 @@ function decodeConnect(flags: number, buf: Bytes, off: number, len: number, out:
   out.willRetain = willRetain;
 
   // client id (always), will topic and message, user name, password [MQTT-3.1.3-1]
-  if (p + 2 > end) return ERR_MALFORMED;
-  let n = readU16(buf, p);
-  if (p + 2 + n > end) return ERR_MALFORMED;
+  let n = readStringLength(buf, p, end);
+  if (n < 0) return ERR_MALFORMED;
   out.clientIdOff = p + 2;
   out.clientIdLen = n;
   if (!validUtf8(buf, p + 2, n)) return ERR_MALFORMED; // [MQTT-3.1.3-4]
   p += 2 + n;
   if (willFlag) {
-    if (p + 2 > end) return ERR_MALFORMED;
-    n = readU16(buf, p);
-    if (p + 2 + n > end) return ERR_MALFORMED;
+    n = readStringLength(buf, p, end);
+    if (n < 0) return ERR_MALFORMED;
     out.willTopicOff = p + 2;
     out.willTopicLen = n;
     if (!validUtf8(buf, p + 2, n) || !validTopicName(buf, p + 2, n)) return ERR_MALFORMED; // [MQTT-3.1.3-10]
     p += 2 + n;
-    if (p + 2 > end) return ERR_MALFORMED;
-    n = readU16(buf, p);
-    if (p + 2 + n > end) return ERR_MALFORMED;
+    n = readStringLength(buf, p, end);
+    if (n < 0) return ERR_MALFORMED;
     out.willMessageOff = p + 2;
     out.willMessageLen = n;
     p += 2 + n;
   }
   if (usernameFlag) {
-    if (p + 2 > end) return ERR_MALFORMED;
-    n = readU16(buf, p);
-    if (p + 2 + n > end) return ERR_MALFORMED;
+    n = readStringLength(buf, p, end);
+    if (n < 0) return ERR_MALFORMED;
     out.usernameOff = p + 2;
     out.usernameLen = n;
     if (!validUtf8(buf, p + 2, n)) return ERR_MALFORMED; // [MQTT-3.1.3-11]
     p += 2 + n;
   }
   if (passwordFlag) {
-    if (p + 2 > end) return ERR_MALFORMED;
-    n = readU16(buf, p);
-    if (p + 2 + n > end) return ERR_MALFORMED;
+    n = readStringLength(buf, p, end);
+    if (n < 0) return ERR_MALFORMED;
     out.passwordOff = p + 2;
     out.passwordLen = n;
     p += 2 + n;
@@ -220,19 +210,17 @@ function decodePublish(flags: number, buf: Bytes, off: number, len: number, out:
   out.dup = dup;
   out.retain = flags % 2 === 1;
   let end = off + len;
-  if (len < 2) return ERR_MALFORMED;
-  let topicLen = readU16(buf, off);
+  let topicLen = readStringLength(buf, off, end);
+  if (topicLen < 0) return ERR_MALFORMED;
   let p = off + 2 + topicLen;
-  if (p > end) return ERR_MALFORMED;
   out.topicOff = off + 2;
   out.topicLen = topicLen;
   if (!validUtf8(buf, off + 2, topicLen)) return ERR_MALFORMED; // [MQTT-3.3.2-1]
   // not empty [MQTT-4.7.3-1], no wildcards [MQTT-3.3.2-2]: a protocol error, as the broker reads it
   if (!validTopicName(buf, off + 2, topicLen)) return ERR_PROTOCOL;
   if (qos > 0) {
-    if (p + 2 > end) return ERR_MALFORMED;
-    let id = readU16(buf, p);
-    if (id === 0) return ERR_MALFORMED; // [MQTT-2.3.1-1]
+    let id = readU16(buf, p, end);
+    if (id <= 0) return ERR_MALFORMED; // [MQTT-2.3.1-1]
     out.packetId = id;
     p += 2;
   }
@@ -243,19 +231,17 @@ function decodePublish(flags: number, buf: Bytes, off: number, len: number, out:
 
 /** SUBSCRIBE (withQos) and UNSUBSCRIBE: a packet id and at least one entry. */
 function decodeFilterList(buf: Bytes, off: number, len: number, withQos: boolean, out: Decoded): number {
-  if (len < 2) return ERR_MALFORMED;
-  let id = readU16(buf, off);
-  if (id === 0) return ERR_MALFORMED; // [MQTT-2.3.1-1]
-  out.packetId = id;
   let end = off + len;
+  let id = readU16(buf, off, end);
+  if (id <= 0) return ERR_MALFORMED; // [MQTT-2.3.1-1]
+  out.packetId = id;
   let p = off + 2;
   if (p === end) return ERR_PROTOCOL; // at least one filter [MQTT-3.8.3-3], [MQTT-3.10.3-2]
   let count = 0;
   let extra = withQos ? 1 : 0;
   while (p < end) {
-    if (p + 2 > end) return ERR_MALFORMED;
-    let n = readU16(buf, p);
-    if (n === 0 || p + 2 + n + extra > end) return ERR_MALFORMED; // not empty [MQTT-4.7.3-1]
+    let n = readStringLength(buf, p, end);
+    if (n <= 0 || p + 2 + n + extra > end) return ERR_MALFORMED; // not empty [MQTT-4.7.3-1]
     if (!validUtf8(buf, p + 2, n)) return ERR_MALFORMED; // [MQTT-3.8.3-1], [MQTT-3.10.3-1]
     if (withQos && !validTopicFilterAt(buf, p + 2, n)) return ERR_MALFORMED; // [MQTT-4.7.1-1]
     // requested QoS: reserved bits 0 and not 3 [MQTT-3.8.3-4]
@@ -272,8 +258,8 @@ function decodeFilterList(buf: Bytes, off: number, len: number, withQos: boolean
 function decodeSuback(buf: Bytes, off: number, len: number, out: Decoded): number {
   // a packet id and at least one return code
   if (len < 3) return ERR_MALFORMED;
-  let id = readU16(buf, off);
-  if (id === 0) return ERR_MALFORMED;
+  let id = readU16(buf, off, off + len);
+  if (id <= 0) return ERR_MALFORMED;
   out.packetId = id;
   for (let i = off + 2; i < off + len; i++) {
     let c = buf[i];

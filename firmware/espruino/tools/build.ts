@@ -14,7 +14,8 @@ import { checkEspruinoSource } from "./check";
 import { toGlobalScope } from "./global-scope";
 import { mangleRegExp } from "./mangle";
 import { inlineProfile } from "./inline-profile";
-import { coldRoots } from "./cold-roots";
+import { boardSources, coldMarks } from "./cold-roots";
+import { inlineCalls, inlineMarks } from "./inline-calls";
 
 const ROOT = path.join(__dirname, "..", "..", "..");
 export const BUNDLE = path.join(ROOT, "dist", "espruino", "broker.js");
@@ -72,7 +73,10 @@ export function buildEspruino(opts: BuildOptions = {}): string {
   }).outputText;
   // 3. what is only needed now and then leaves the resident set (shrink.ts; cold-roots.ts says
   //    what, marked @cold in the source): the broker's bundle must hold every marked function
-  const moved = moveColdCode(dropUnused(inlineConstants(es5).code).code, coldRoots(ROOT), !selftest);
+  //    before that, the cursor's one-expression reads written out where they are called (inline-calls.ts)
+  const sources = boardSources(ROOT);
+  const written = inlineCalls(es5, inlineMarks(sources), !selftest).code;
+  const moved = moveColdCode(dropUnused(inlineConstants(written).code).code, coldMarks(sources).map((m) => m.name), !selftest);
   if (opts.report !== undefined) opts.report(moved.report, moved.code);
   // 4. minify: identifiers now, and again what the lowering brought back
   let minified = transformSync(moved.code, { minify, target: "es5", legalComments: "none", logLevel: "error" }).code;

@@ -130,7 +130,7 @@ export function dropUnused(es5: string): { code: string; dropped: string[] } {
  * applied from the end so earlier offsets hold (a stable sort keeps the
  * given order among edits at one offset).
  */
-function applyEdits(code: string, edits: { start: number; end: number; text: string }[]): string {
+export function applyEdits(code: string, edits: { start: number; end: number; text: string }[]): string {
   const sorted = edits.slice().sort((x, y) => y.start - x.start);
   for (const e of sorted) code = code.slice(0, e.start) + e.text + code.slice(e.end);
   return code;
@@ -245,7 +245,7 @@ export function moveColdCode(es5: string, roots: string[], requireAll = false): 
 }
 
 /** The statements inside the bundle's `(function() { ... })();` wrapper. */
-function outerBody(ast: any): any[] {
+export function outerBody(ast: any): any[] {
   for (const st of ast.body) {
     if (st.type !== "ExpressionStatement") continue;
     const call = st.expression;
