@@ -1,8 +1,10 @@
 import { test } from "uvu";
 import * as assert from "uvu/assert";
 import {
-  CONNACK_ACCEPTED, CONNACK_BAD_PROTOCOL, CONNACK_ID_REJECTED, CONNACK_NOT_AUTHORIZED,
+  CONNACK_ACCEPTED, CONNACK_BAD_CREDENTIALS, CONNACK_BAD_PROTOCOL, CONNACK_ID_REJECTED, CONNACK_NOT_AUTHORIZED,
 } from "../../firmware/core/codec/constants";
+import { makePasswordEntry } from "../../firmware/core/auth/passwords";
+import { nodeHashes } from "../../host-sim/hashes";
 import { defaultConfig, loadProfile } from "../../host-sim/config";
 import {
   assertNoConnections, CONNACK, configWith, connectBytes, inModes, publishBytes, SimClient, startSim,
@@ -172,6 +174,45 @@ test("log lines are made only for a platform that shows them (a board builds non
       assert.ok(lines[3].startsWith("disconnect c1 ("), lines[3]);
     }
   }
+});
+
+inModes(test, "a board's config (anyone, from anywhere) and each rule that can refuse on it: anonymous off, a password file, a user blocked by the guard", (opts) => {
+  // the board's default: anonymous clients from the house's network
+  const open = configWith({ maxAuthFailures: 2, authBackoffMs: 30000 });
+  open.auth.anonymousLoopbackOnly = false;
+  const far = (sim: ReturnType<typeof startSim>, id: string, o: { username?: string; password?: string }, code: number) => {
+    const c = new SimClient(sim, "192.168.1.20");
+    c.connect(id, o, code);
+    if (code === CONNACK_ACCEPTED) c.end();
+    else c.settle();
+  };
+  let sim = startSim(open, opts);
+  far(sim, "anon", {}, CONNACK_ACCEPTED);
+  // without a password file a user name is only a label
+  far(sim, "label", { username: "alice", password: "anything" }, CONNACK_ACCEPTED);
+  assertNoConnections(sim);
+
+  const closed = configWith();
+  closed.auth.anonymousLoopbackOnly = false;
+  closed.auth.allowAnonymous = false;
+  sim = startSim(closed, opts);
+  far(sim, "anon", {}, CONNACK_NOT_AUTHORIZED);
+  assertNoConnections(sim);
+
+  const withFile = configWith({ maxAuthFailures: 2, authBackoffMs: 30000 });
+  withFile.auth.anonymousLoopbackOnly = false;
+  withFile.auth.passwords = { ualice: makePasswordEntry("right", "salt", nodeHashes) };
+  sim = startSim(withFile, opts);
+  far(sim, "anon", {}, CONNACK_ACCEPTED);
+  far(sim, "ok", { username: "alice", password: "right" }, CONNACK_ACCEPTED);
+  far(sim, "bad1", { username: "alice", password: "wrong" }, CONNACK_BAD_CREDENTIALS);
+  far(sim, "bad2", { username: "mallory", password: "right" }, CONNACK_BAD_CREDENTIALS);
+  far(sim, "bad3", { username: "alice", password: "wrong" }, CONNACK_BAD_CREDENTIALS);
+  // two failures for alice from this address: the right password waits out the backoff
+  far(sim, "blocked", { username: "alice", password: "right" }, CONNACK_NOT_AUTHORIZED);
+  sim.clock.advance(31000);
+  far(sim, "after", { username: "alice", password: "right" }, CONNACK_ACCEPTED);
+  assertNoConnections(sim);
 });
 
 test.run();

@@ -40,7 +40,7 @@ export function digestsEqual(a: string, b: string): boolean {
  * Does `password` (binary string) match the stored entry? An algorithm the
  * board has no hash for (sha512 or pbkdf2Sha512 absent from `hashes`), an
  * unknown algorithm or a $7$ entry without a positive iteration count fails.
- * @cold 140
+ * (Cold code on a board with connect_auth.ts, its one caller.)
  */
 export function checkPassword(entry: PasswordEntry, password: string, hashes: Hashes): boolean {
   let digest: string | undefined = undefined;

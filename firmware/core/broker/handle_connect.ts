@@ -1,9 +1,7 @@
 import { compileAcl } from "../auth/acl";
-import { checkPassword } from "../auth/passwords";
 import {
   CONNACK_ACCEPTED, CONNACK_BAD_CREDENTIALS, CONNACK_BAD_PROTOCOL, CONNACK_ID_REJECTED,
   CONNACK_NOT_AUTHORIZED, CONNACK_SERVER_UNAVAILABLE, ERR_MALFORMED, ERR_NONE, ERR_PROTOCOL, ERR_REFUSED,
-  ERR_TAKEN_OVER,
 } from "../codec/constants";
 import { readStringLength, readU16 } from "../codec/cursor";
 import { encodeConnack } from "../codec/encode";
@@ -14,9 +12,11 @@ import type { BrokerState } from "./state";
 import { CONNECTED, Connection } from "./connection";
 import { resume } from "./deliver";
 import { continueReplays } from "./retained_replay";
-import { loginBlocked, loginFailed, takeoverStorm } from "./guard";
+import { takeoverStorm } from "./guard";
+import { connectAuthorization } from "./connect_auth";
 import { storeMessage } from "../message";
-import { attachSession, createSession, findSession } from "../session/registry";
+import { attachSession, createSession, findSession, freshClientId } from "../session/registry";
+import { takeOver } from "./takeover";
 import { text } from "../codec/text";
 
 /**
@@ -114,38 +114,18 @@ export function handleConnect(b: BrokerState, conn: Connection, flags: number, b
   if (idLen === 0) {
     // an empty client id needs a clean session [MQTT-3.1.3-8]; MQTT 3.1 has no empty ids
     if (!clean || v31) return refuse(CONNACK_ID_REJECTED);
-    // one we make up [MQTT-3.1.3-6]: "auto-" and 16 hex digits, unused
-    do {
-      clientId = "auto-";
-      for (let h = 0; h < 16; h++) clientId += "0123456789abcdef".charAt(b.platform.random(16));
-    } while (findSession(b.sessions, clientId) !== undefined);
+    clientId = freshClientId(b.sessions, b.platform);
   } else {
     if (idLen > profile.maxClientIdLength) return refuse(CONNACK_ID_REJECTED);
     clientId = text.str(buf, idOff, idLen);
   }
 
-  // who may connect: anonymous clients where allowed (the desktop default: from this machine
-  // only); with a password file, a user name needs its password; without one it is only a label
+  // who may connect (connect_auth.ts: cold code on a board), asked only where a rule can refuse
   const auth = b.config.auth;
-  const passwords = auth.passwords;
-  // a user name that failed too often from this address waits out its backoff, password unchecked
-  // (guard.ts: cold code on a board, so not asked while the guard holds no record at all)
   const now = b.platform.now();
-  if (b.guard.records.length > 0 && loginBlocked(b, conn.remote, username, now)) return refuse(CONNACK_NOT_AUTHORIZED);
-  const denied = (code: number): number => {
-    loginFailed(b, conn.remote, username, now);
-    return refuse(code);
-  };
-  if (username === undefined || passwords === undefined) {
-    if (!auth.allowAnonymous) return denied(CONNACK_NOT_AUTHORIZED);
-    const r = conn.remote;
-    const loopback = r.indexOf("127.") === 0 || r === "::1" || r.indexOf("::ffff:127.") === 0;
-    if (auth.anonymousLoopbackOnly && !loopback) return denied(CONNACK_NOT_AUTHORIZED);
-  } else {
-    const entry = passwords["u" + username];
-    if (entry === undefined || password === undefined || !checkPassword(entry, password, b.platform.hashes)) {
-      return denied(CONNACK_BAD_CREDENTIALS);
-    }
+  if (auth.passwords !== undefined || !auth.allowAnonymous || auth.anonymousLoopbackOnly || b.guard.records.length > 0) {
+    const code = connectAuthorization(b, conn.remote, username, password, now);
+    if (code !== CONNACK_ACCEPTED) return refuse(code);
   }
 
   let session = findSession(b.sessions, clientId);
@@ -159,17 +139,8 @@ export function handleConnect(b: BrokerState, conn: Connection, flags: number, b
     return refuse(CONNACK_NOT_AUTHORIZED);
   }
 
-  if (session !== undefined && takeover) {
-    // the same client id again: the older connection goes [MQTT-3.1.4-2]
-    let old = b.connsById["c" + session.connId];
-    session.connId = -1;
-    if (old !== undefined) {
-      old.session = undefined;
-      // as mosquitto: the old will goes out only when a clean session ends with it
-      if (!clean && !session.clean) old.will = undefined;
-      b.disconnect(old, ERR_TAKEN_OVER);
-    }
-  }
+  // the same client id again: the older connection goes [MQTT-3.1.4-2]
+  if (session !== undefined && takeover) takeOver(b, session, clean);
   let sessionPresent = false;
   if (session !== undefined && (clean || session.clean)) {
     // a clean session starts from nothing [MQTT-3.1.2-6]

@@ -90,6 +90,20 @@ export function attachSession(reg: SessionRegistry, session: Session, connId: nu
   reg.removeOffline(session);
 }
 
+/**
+ * A client id for a client that sent none [MQTT-3.1.3-6]: "auto-" and 16 hex
+ * digits from the platform's random numbers, one no session has.
+ * @cold 176
+ */
+export function freshClientId(reg: SessionRegistry, platform: { random(n: number): number }): string {
+  let id = "";
+  do {
+    id = "auto-";
+    for (let h = 0; h < 16; h++) id += "0123456789abcdef".charAt(platform.random(16));
+  } while (findSession(reg, id) !== undefined);
+  return id;
+}
+
 /** Every session, for persistence. */
 export function allSessions(reg: SessionRegistry): Session[] {
   let out: Session[] = [];
