@@ -5,8 +5,10 @@
  *
  *   npm run bench:codec [-- --json [FILE]] [--time MS]
  *
- * Our parse is what the broker does: PacketReader.feed with a sink that calls
- * decodePacket into one reused Decoded. mqtt-packet's is parser.parse with a
+ * Our parse: PacketReader.feed (the broker's framing) with a sink that calls
+ * decodePacket into one reused Decoded: the whole-packet decoder, which reads
+ * fields through the broker's cursor (codec/cursor.ts) and makes the
+ * handlers' checks with their functions. mqtt-packet's is parser.parse with a
  * 'packet' listener. Ours is measured as plain JS, an esbuild bundle of the
  * codec (codec-entry.ts; the Espruino build bundles it the same way), since
  * mqtt-packet is plain JS too; one more row shows ours run through tsx, where
@@ -169,7 +171,7 @@ interface Parser {
 
 const HOST_READER_KEEP = loadProfile("host").readerKeepBytes;
 
-/** Ours as the broker runs it: PacketReader framing, decodePacket into one reused Decoded. */
+/** Ours: the broker's PacketReader framing, decodePacket (over the broker's cursor and checks) into one reused Decoded. */
 function ourParser(codec: CodecModule): Parser {
   const decodePacket = codec.decodePacket;
   const decoded = new codec.Decoded();
