@@ -45,9 +45,11 @@ import { seededRandom, SimClock, SimNetwork, SimSocket } from "../../host-sim/si
 import { receivePath, ReceiveStats } from "./espruino-receive-net";
 import { retainedGet } from "../../firmware/core/retain/store";
 import { allSessions } from "../../firmware/core/session/registry";
-import {
-  ackBytes, connectBytes, Packet, PacketDecoder, publishBytes, subscribeBytes,
-} from "./sim-client";
+import { connectBytes, publishBytes } from "./sim-client";
+import { Findings, GROUPS, MsgRec, SoakClients, soakPopulation, SoakSocket, topicMatches, VClient, WINDOW } from "./soak-clients";
+
+export type { SoakSocket } from "./soak-clients";
+export { topicMatches } from "./soak-clients";
 
 export interface SoakOptions {
   seed: number;
@@ -104,25 +106,6 @@ export const SIM_TEMPO: SoakTempo = {
   keepaliveS: 30, willKeepaliveS: 4, stallMs: 2000, stallSpreadMs: 10000, drainMs: 300000, settleMs: 10000,
   faultScale: 1, publishScale: 1, qos0Burst: 0, maxRestarts: -1,
 };
-
-/** A client's socket, as the soak uses it (SimSocket's shape). */
-export interface SoakSocket {
-  /** The broker's connection id for it (-1 while unknown). */
-  readonly id: number;
-  readonly stalled: boolean;
-  /** The broker closed it (after flushing what was queued). */
-  readonly closedByBroker: boolean;
-  /** Either side closed it. */
-  readonly closed: boolean;
-  /** The broker died under it (nobody was told). */
-  readonly lost: boolean;
-  write(data: Uint8Array): void;
-  take(): Uint8Array;
-  stall(): void;
-  resume(): void;
-  cut(): void;
-  cutAfter(data: Uint8Array, n: number): void;
-}
 
 /** What the soak needs of a network: a clock, sockets, a broker on it, a crash. */
 export interface SoakNet {
@@ -220,54 +203,6 @@ export interface SoakReport {
   wallMs: number;
 }
 
-type Role = "pub" | "psub" | "csub" | "will";
-
-interface MsgRec {
-  id: string;
-  pub: number;
-  seq: number;
-  topic: string;
-  qos: number;
-  retain: boolean;
-  payload: string;
-  /** Simulated time of the first write (-1: not written yet). */
-  firstSent: number;
-  acked: boolean;
-  pid: number;
-  /** QoS 2: PUBREC seen, PUBREL owed. */
-  released: boolean;
-}
-
-interface Link {
-  sock: SoakSocket;
-  dec: PacketDecoder;
-  state: "connecting" | "up" | "closing";
-  inc: number;
-  lastSent: number;
-}
-
-interface Sub {
-  filter: string;
-  qos: number;
-  /** When its SUBACK arrived (-1: not confirmed). */
-  confirmedAt: number;
-}
-
-/** Filter matching written for the checker (not the broker's code): '+' one level, '#' the rest. */
-export function topicMatches(filter: string, topic: string): boolean {
-  const f = filter.split("/");
-  const t = topic.split("/");
-  for (let i = 0; i < f.length; i++) {
-    if (f[i] === "#") return true;
-    if (i >= t.length) return false;
-    if (f[i] !== "+" && f[i] !== t[i]) return false;
-  }
-  return f.length === t.length;
-}
-
-const GROUPS = 6;
-const WINDOW = 8;
-
 /** The profile the soak runs under: limits that no fault-free run reaches, short stall and CONNECT timeouts. */
 export function soakProfile(clients: number): BoardProfile {
   return {
@@ -296,37 +231,6 @@ function gcNow(): () => void {
     gc();
     gc();
   };
-}
-
-class VClient {
-  idx: number;
-  id: string;
-  role: Role;
-  link: Link | undefined = undefined;
-  /** A takeover in progress: a second connection with the same id, awaiting its CONNACK. */
-  next: Link | undefined = undefined;
-  inc = 0;
-  /** Persistent clients: a session exists on the broker (a CONNACK was seen). */
-  sessionKnown = false;
-  subs: Sub[] = [];
-  // publisher state (survives connections: the client's half of a persistent session)
-  seq = 0;
-  outgoing: MsgRec[] = [];
-  backlog: MsgRec[] = [];
-  nextPid = 1;
-  // subscriber state
-  awaitingRel: { [pid: string]: boolean } = {};
-  subPid = 1;
-  stalledUntil = 0;
-  zombie = false;
-  storm = 0;
-  /** Per stream "pub|topic|qos": the last seq that arrived first. */
-  lastSeq: { [stream: string]: number } = {};
-  constructor(idx: number, role: Role) {
-    this.idx = idx;
-    this.role = role;
-    this.id = role.charAt(0) + role.charAt(role.length - 1) + idx;
-  }
 }
 
 /** Run one soak episode on the simulated network. */
@@ -371,12 +275,8 @@ export function* soakRun(opts: SoakOptions, net: SoakNet): Generator<number, Soa
   const chance = (p: number): boolean => rand() < p;
   const pick = <T>(xs: T[]): T => xs[Math.floor(rand() * xs.length)];
   const gc = gcNow();
-  const violations: string[] = [];
-  const violate = (what: string): void => {
-    if (violations.length < 50) violations.push(what);
-    else if (violations.length === 50) violations.push("... more violations not listed");
-  };
-  let checks = 0;
+  const findings = new Findings();
+  const violate = findings.violate;
   const faults: { [kind: string]: number } = {
     cuts: 0, cutsMidPacket: 0, takeovers: 0, takeoversRefused: 0, stalls: 0, slowDisconnects: 0,
     keepaliveExpiries: 0, restarts: 0, garbage: 0, halfOpen: 0, randomSplits: 0, delays: 0,
@@ -403,302 +303,10 @@ export function* soakRun(opts: SoakOptions, net: SoakNet): Generator<number, Soa
   net.schedule(config.profile.tickMs, tick);
 
   // ---- clients ----
-  const clients: VClient[] = [];
-  const roles: Role[] = [];
-  for (let i = 0; i < opts.clients; i++) {
-    const r = i % 10;
-    roles.push(r < 3 ? "pub" : r < 6 ? "psub" : r < 8 ? "csub" : "will");
-  }
-  for (let i = 0; i < opts.clients; i++) clients.push(new VClient(i, roles[i]));
-  const pubs = clients.filter((c) => c.role === "pub");
-  const pubFilters = (): string => {
-    const g = Math.floor(rand() * GROUPS);
-    const p = pick(pubs).id;
-    return pick(["t/" + g + "/+", "t/+/" + p, "t/#", "t/" + g + "/" + p, "t/" + g + "/#"]);
-  };
-  // the first persistent subscriber watches the wills
-  let watcher: VClient | undefined;
-  for (const c of clients) {
-    if (c.role === "psub" || c.role === "csub") {
-      const n = 1 + Math.floor(rand() * 2);
-      for (let k = 0; k < n; k++) {
-        const filter = pubFilters();
-        // the same filter twice in one SUBSCRIBE: the second replaces the first [MQTT-3.8.4-3]; keep them distinct
-        if (c.subs.some((s) => s.filter === filter)) continue;
-        c.subs.push({ filter, qos: c.role === "psub" ? 1 + Math.floor(rand() * 2) : 0, confirmedAt: -1 });
-      }
-    }
-    if (c.role === "psub" && watcher === undefined) {
-      watcher = c;
-      c.subs = [{ filter: "will/#", qos: 2, confirmedAt: -1 }, { filter: "t/#", qos: 2, confirmedAt: -1 }];
-    }
-  }
-
-  const messages: MsgRec[] = [];
-  /** Deliveries per subscriber: message id -> count (retained copies not counted). */
-  const delivered: Map<string, number>[] = clients.map(() => new Map());
-  /** Wills expected (payload -> when the broker handles the close), and received. */
-  const willsExpected = new Map<string, number>();
-  /** The connection (socket id) whose close each expected will waits for. */
-  const willConn = new Map<string, number>();
-  const willsReceived = new Map<string, number>();
-  let deliveredCount = 0;
+  const { clients, watcher } = soakPopulation(opts.clients, rand);
+  const cl = new SoakClients(net, tempo, rand, findings, faults, clients, opts.trace, log);
+  const { messages, delivered, willsExpected, willConn, willsReceived } = cl;
   const peak = { conns: 0, sessions: 0, subs: 0, retainedBytes: 0 };
-
-  const trace = (c: VClient, what: string): void => {
-    if (opts.trace === c.id) log(`t=${net.now()} ${c.id}: ${what}`);
-  };
-  const write = (l: Link, bytes: Uint8Array): void => {
-    l.sock.write(bytes);
-    l.lastSent = net.now();
-  };
-
-  const openLink = (c: VClient): Link => {
-    c.inc++;
-    const l: Link = { sock: net.connect("10.0.0." + (1 + (c.idx % 250))), dec: new PacketDecoder(), state: "connecting", inc: c.inc, lastSent: net.now() };
-    trace(c, `opens incarnation ${c.inc} on sock ${l.sock.id}`);
-    const persistent = c.role === "pub" || c.role === "psub";
-    write(l, connectBytes(c.id, {
-      clean: !persistent,
-      keepalive: c.role === "will" ? WILL_KEEPALIVE_S : KEEPALIVE_S,
-      will: c.role === "will" ? { topic: "will/" + c.id, message: "w|" + c.id + "|" + c.inc, qos: 2 } : undefined,
-    }));
-    return l;
-  };
-
-  const sendPublish = (c: VClient, l: Link, m: MsgRec, dup: boolean): void => {
-    if (m.firstSent < 0) m.firstSent = net.now();
-    write(l, publishBytes(m.topic, m.payload, m.qos, m.retain, m.pid, dup && m.qos > 0));
-  };
-
-  const allocPid = (c: VClient): number => {
-    for (;;) {
-      const id = c.nextPid;
-      c.nextPid = id >= 65535 ? 1 : id + 1;
-      if (!c.outgoing.some((m) => m.pid === id)) return id;
-    }
-  };
-
-  const pumpBacklog = (c: VClient, l: Link): void => {
-    while (c.backlog.length > 0 && c.outgoing.length < WINDOW) {
-      const m = c.backlog.shift()!;
-      if (m.qos > 0) {
-        m.pid = allocPid(c);
-        c.outgoing.push(m);
-      }
-      sendPublish(c, l, m, false);
-    }
-  };
-
-  const expectWill = (c: VClient, l: Link, dueAt: number): void => {
-    if (c.role !== "will") return;
-    trace(c, `will of incarnation ${l.inc} expected at ${dueAt}`);
-    willsExpected.set("w|" + c.id + "|" + l.inc, dueAt);
-    willConn.set("w|" + c.id + "|" + l.inc, l.sock.id);
-  };
-
-  /** The link is over (from the client's side); `abnormal` when the broker will publish the will. */
-  const linkDown = (c: VClient): void => {
-    c.link = undefined;
-    c.zombie = false;
-    c.stalledUntil = 0;
-  };
-
-  const onUp = (c: VClient, l: Link, sessionPresent: boolean): void => {
-    l.state = "up";
-    if (c.role === "pub" || c.role === "psub") {
-      checks++;
-      if (c.sessionKnown && !sessionPresent) violate(`${c.id}: persistent session lost (CONNACK session present 0, incarnation ${l.inc})`);
-      c.sessionKnown = true;
-    }
-    if (c.role === "pub") {
-      // resend what the broker has not acknowledged, in order [MQTT-4.4.0-1]
-      for (const m of c.outgoing) {
-        if (m.released) write(l, ackBytes(PUBREL, m.pid));
-        else sendPublish(c, l, m, true);
-      }
-      pumpBacklog(c, l);
-    }
-    if (c.role === "csub" || (c.role === "psub" && c.subs.some((s) => s.confirmedAt < 0))) {
-      if (c.role === "csub") for (const s of c.subs) s.confirmedAt = -1;
-      write(l, subscribeBytes(c.subPid, c.subs.map((s) => s.filter), c.subs.map((s) => s.qos)));
-      c.subPid = c.subPid >= 65535 ? 1 : c.subPid + 1;
-    }
-  };
-
-  const onPublish = (c: VClient, l: Link, p: Packet): void => {
-    const payload = p.payload ?? "";
-    const topic = p.topic ?? "";
-    if (p.qos === 1) write(l, ackBytes(PUBACK, p.packetId));
-    let fresh = true;
-    if (p.qos === 2) {
-      const key = "p" + p.packetId;
-      if (c.awaitingRel[key] === true) fresh = false;
-      c.awaitingRel[key] = true;
-      write(l, ackBytes(PUBREC, p.packetId));
-    }
-    if (!fresh) return;
-    checks++;
-    if (!c.subs.some((s) => topicMatches(s.filter, topic))) violate(`${c.id}: got ${topic} which matches none of its filters`);
-    if (p.retain) return; // a retained copy on (re)subscribe: not a live delivery
-    const parts = payload.split("|");
-    if (parts[0] === "w") {
-      willsReceived.set(payload, (willsReceived.get(payload) ?? 0) + 1);
-      return;
-    }
-    const m = messages[Number(parts[2])];
-    if (parts[0] !== "m" || m === undefined || m.id !== parts[1] + "|" + parts[2] || m.topic !== topic) {
-      violate(`${c.id}: got a message nobody published: ${topic} "${payload}"`);
-      return;
-    }
-    if (p.qos > m.qos) violate(`${c.id}: ${m.id} delivered at QoS ${p.qos} above its publish QoS ${m.qos}`);
-    const d = delivered[c.idx];
-    const n = (d.get(m.id) ?? 0) + 1;
-    d.set(m.id, n);
-    deliveredCount++;
-    if (n === 1) {
-      const stream = m.pub + "|" + m.topic + "|" + p.qos;
-      const last = c.lastSeq[stream] ?? -1;
-      checks++;
-      if (m.seq < last) violate(`${c.id}: order broken on ${m.topic} from ${pubs[m.pub].id} at QoS ${p.qos}: seq ${m.seq} after ${last}`);
-      else c.lastSeq[stream] = m.seq;
-    }
-  };
-
-  const onPacket = (c: VClient, l: Link, p: Packet): void => {
-    if (p.type !== PUBLISH) trace(c, `inc ${l.inc} (${l === c.link ? "link" : l === c.next ? "next" : "old"}, sock ${l.sock.id}) got ${p.name} ${p.returnCode}`);
-    if (p.type === CONNACK) {
-      if (p.returnCode === 0) {
-        if (l === c.next) {
-          // takeover accepted: the old connection ends, its will goes out (clean session)
-          const old = c.link!;
-          expectWill(c, old, net.now());
-          c.link = l;
-          c.next = undefined;
-        }
-        onUp(c, l, p.sessionPresent);
-      } else {
-        if (l === c.next) {
-          checks++;
-          if (p.returnCode !== 3) violate(`${c.id}: takeover refused with CONNACK ${p.returnCode}, expected 3`);
-          faults.takeoversRefused++;
-          c.next = undefined;
-          c.storm = 0;
-        } else {
-          violate(`${c.id}: CONNECT refused with ${p.returnCode}`);
-          linkDown(c);
-        }
-      }
-      return;
-    }
-    if (p.type === SUBACK) {
-      for (let i = 0; i < c.subs.length; i++) {
-        checks++;
-        if (p.codes[i] !== c.subs[i].qos) violate(`${c.id}: SUBACK ${p.codes[i]} for ${c.subs[i].filter} qos ${c.subs[i].qos}`);
-        else if (c.subs[i].confirmedAt < 0) c.subs[i].confirmedAt = net.now();
-      }
-      return;
-    }
-    if (p.type === PUBLISH) {
-      onPublish(c, l, p);
-      return;
-    }
-    if (p.type === PUBREL) {
-      delete c.awaitingRel["p" + p.packetId];
-      write(l, ackBytes(PUBCOMP, p.packetId));
-      return;
-    }
-    if (p.type === PUBACK || p.type === PUBREC || p.type === PUBCOMP) {
-      const i = c.outgoing.findIndex((m) => m.pid === p.packetId);
-      if (i < 0) return;
-      const m = c.outgoing[i];
-      if (p.type === PUBACK && m.qos === 1) {
-        m.acked = true;
-        c.outgoing.splice(i, 1);
-      } else if (p.type === PUBREC && m.qos === 2) {
-        m.acked = true;
-        m.released = true;
-        write(l, ackBytes(PUBREL, m.pid));
-      } else if (p.type === PUBCOMP && m.qos === 2 && m.released) {
-        c.outgoing.splice(i, 1);
-      } else {
-        violate(`${c.id}: ${p.name} for packet ${p.packetId} at QoS ${m.qos}`);
-      }
-      pumpBacklog(c, l);
-      return;
-    }
-    if (p.type === PINGRESP) return;
-    violate(`${c.id}: unexpected ${p.name} from the broker`);
-  };
-
-  const readLink = (c: VClient, l: Link): void => {
-    if (l.sock.stalled) return;
-    const bytes = l.sock.take();
-    if (bytes.length > 0) {
-      let packets: Packet[];
-      try {
-        packets = l.dec.feed(bytes);
-      } catch (e) {
-        violate(`${c.id}: the broker sent a malformed stream: ${(e as Error).message}`);
-        l.sock.cut();
-        return;
-      }
-      for (const p of packets) onPacket(c, l, p);
-    }
-  };
-
-  /** Read what arrived; notice closes. */
-  const service = (c: VClient): void => {
-    const l = c.link;
-    // the old connection first: what it got was sent before the takeover, what the new one gets after
-    if (l !== undefined) readLink(c, l);
-    if (c.next !== undefined) {
-      const n = c.next;
-      readLink(c, n);
-      if (c.next === n && n.sock.closed) {
-        // refused (or lost) takeover: its socket is gone
-        c.next = undefined;
-      }
-    }
-    if (l === undefined) return;
-    if (c.link === l && l.sock.closedByBroker) {
-      trace(c, `inc ${l.inc} closed by the broker in state ${l.state}${l.sock.lost ? " (lost)" : ""}`);
-      if (l.state === "up" && !l.sock.lost) {
-        // closed by the broker while up, without DISCONNECT: keepalive, slow consumer, ... -> will
-        expectWill(c, l, net.now());
-        if (c.zombie) faults.keepaliveExpiries++;
-      }
-      if (c.next !== undefined) {
-        c.link = c.next;
-        c.next = undefined;
-      } else {
-        linkDown(c);
-      }
-    }
-  };
-
-  /** A new message; `burstTopic`: a QoS 0 of a burst, on that topic, of a fixed size. */
-  const newMessage = (c: VClient, burstTopic?: string): void => {
-    const pubIdx = pubs.indexOf(c);
-    const retain = burstTopic === undefined && chance(0.08);
-    const qos = burstTopic !== undefined ? 0 : retain ? 1 + Math.floor(rand() * 2) : pick([0, 1, 1, 2, 2]);
-    const topic = burstTopic !== undefined ? burstTopic : retain ? "r/" + c.id : "t/" + Math.floor(rand() * GROUPS) + "/" + c.id;
-    const seq = messages.length;
-    const id = pubIdx + "|" + seq;
-    const head = "m|" + id + "|";
-    const payload = burstTopic !== undefined ? head + "x".repeat(Math.max(0, 32 - head.length))
-      : retain && chance(0.15) ? "" : head + "x".repeat(Math.floor(rand() * 40));
-    const m: MsgRec = { id, pub: pubIdx, seq, topic, qos, retain, payload, firstSent: -1, acked: qos === 0, pid: 0, released: false };
-    messages.push(m);
-    c.seq++;
-    if (qos === 0) {
-      if (c.link !== undefined && c.link.state === "up") sendPublish(c, c.link, m, false);
-      else m.firstSent = -2; // never sent: not counted
-      return;
-    }
-    c.backlog.push(m);
-    if (c.link !== undefined && c.link.state === "up" && c.next === undefined) pumpBacklog(c, c.link);
-  };
 
   const junk = (): Uint8Array => publishBytes("junk/" + Math.floor(rand() * 1000), "j".repeat(Math.floor(rand() * 30)), pick([0, 1, 2]), false, 1 + Math.floor(rand() * 1000));
 
@@ -712,7 +320,7 @@ export function* soakRun(opts: SoakOptions, net: SoakNet): Generator<number, Soa
     // connections the broker already ended while their client still thinks them up (a keepalive
     // expiry, a takeover whose CONNACK has not arrived): their wills went out before the crash
     for (const c of clients) {
-      if (c.link !== undefined && c.link.state === "up" && broker.connection(c.link.sock.id) === undefined) expectWill(c, c.link, at);
+      if (c.link !== undefined && c.link.state === "up" && broker.connection(c.link.sock.id) === undefined) cl.expectWill(c, c.link, at);
     }
     net.crash();
     // wills of closes the dead broker never saw do not fire
@@ -733,14 +341,14 @@ export function* soakRun(opts: SoakOptions, net: SoakNet): Generator<number, Soa
       c.storm = 0;
     }
     broker = makeBroker();
-    checks++;
+    findings.checks++;
     if (!restoreState(broker, state)) violate("restart: the persisted state did not load");
   };
 
   const act = (c: VClient, faultsOn: boolean): void => {
     const l = c.link;
     if (l === undefined) {
-      if (c.next === undefined && chance(faultsOn ? 0.05 : 1)) c.link = openLink(c);
+      if (c.next === undefined && chance(faultsOn ? 0.05 : 1)) c.link = cl.openLink(c);
       return;
     }
     if (l.state !== "up" || c.next !== undefined) return;
@@ -753,25 +361,25 @@ export function* soakRun(opts: SoakOptions, net: SoakNet): Generator<number, Soa
     }
     // keepalive: a ping when idle for half the period (zombies stop)
     const ka = (c.role === "will" ? WILL_KEEPALIVE_S : KEEPALIVE_S) * 1000;
-    if (!c.zombie && net.now() - l.lastSent >= ka / 2) write(l, Uint8Array.from([0xc0, 0]));
+    if (!c.zombie && net.now() - l.lastSent >= ka / 2) cl.write(l, Uint8Array.from([0xc0, 0]));
     if (c.zombie) return;
-    if (c.role === "pub" && chance(0.15 * tempo.publishScale)) newMessage(c);
+    if (c.role === "pub" && chance(0.15 * tempo.publishScale)) cl.newMessage(c);
     if (c.role === "pub" && tempo.qos0Burst > 0 && chance(tempo.qos0Burst)) {
       const topic = "t/" + Math.floor(rand() * GROUPS) + "/" + c.id;
       const n = 2 + Math.floor(rand() * 10);
-      for (let k = 0; k < n; k++) newMessage(c, topic);
+      for (let k = 0; k < n; k++) cl.newMessage(c, topic);
     }
     if (!faultsOn) return;
     if (c.storm > 0) {
       c.storm--;
       faults.takeovers++;
-      c.next = openLink(c);
+      c.next = cl.openLink(c);
       return;
     }
     const r = rand();
     if (r < 0.002 * fs) {
       // clean DISCONNECT
-      write(l, Uint8Array.from([0xe0, 0]));
+      cl.write(l, Uint8Array.from([0xe0, 0]));
       l.state = "closing";
     } else if (r < 0.004 * fs) {
       faults.cuts++;
@@ -780,18 +388,18 @@ export function* soakRun(opts: SoakOptions, net: SoakNet): Generator<number, Soa
       if (n > 0) faults.cutsMidPacket++;
       // at a random moment of the step: with packets and their acknowledgements in flight
       const cutAt = Math.floor(rand() * stepMs);
-      linkDown(c);
+      cl.linkDown(c);
       net.schedule(cutAt, () => {
-        trace(c, `cuts inc ${l.inc} (sock ${l.sock.id}, closed ${l.sock.closed}, state ${l.state})`);
+        cl.trace(c, `cuts inc ${l.inc} (sock ${l.sock.id}, closed ${l.sock.closed}, state ${l.state})`);
         if (l.sock.closed) return;
         // the close reaches the broker after the latency: that is when the will goes out
-        if (l.state === "up") expectWill(c, l, net.now() + net.closeLatency);
+        if (l.state === "up") cl.expectWill(c, l, net.now() + net.closeLatency);
         l.sock.cutAfter(bytes, n);
       });
     } else if (r < 0.005 * fs) {
       faults.takeovers++;
       if (chance(0.2)) c.storm = 6;
-      c.next = openLink(c);
+      c.next = cl.openLink(c);
     } else if (r < 0.007 * fs && (c.role === "psub" || c.role === "csub")) {
       faults.stalls++;
       c.stalledUntil = net.now() + tempo.stallMs + Math.floor(rand() * tempo.stallSpreadMs);
@@ -832,10 +440,10 @@ export function* soakRun(opts: SoakOptions, net: SoakNet): Generator<number, Soa
   gc();
   const heapBaseline = process.memoryUsage().heapUsed;
   if (watcher !== undefined) {
-    watcher.link = openLink(watcher);
+    watcher.link = cl.openLink(watcher);
     for (let i = 0; i < 50 && watcher.subs.some((s) => s.confirmedAt < 0); i++) {
       yield (stepMs);
-      service(watcher);
+      cl.service(watcher);
     }
   }
 
@@ -843,13 +451,13 @@ export function* soakRun(opts: SoakOptions, net: SoakNet): Generator<number, Soa
   const steps = Math.floor((opts.simSeconds * 1000) / stepMs);
   const restartP = opts.restartEverySeconds !== undefined && opts.restartEverySeconds > 0 ? stepMs / (opts.restartEverySeconds * 1000) : 0;
   for (let step = 0; step < steps; step++) {
-    for (const c of clients) service(c);
+    for (const c of clients) cl.service(c);
     for (const c of clients) act(c, true);
     if (chance(0.02 * fs)) rogue();
     if (restartP > 0 && chance(restartP)) net.schedule(Math.floor(rand() * stepMs), restart);
     yield (stepMs);
     sample();
-    if (step % 1000 === 999) log(`  t=${Math.round(net.now() / 1000)}s messages=${messages.length} conns=${broker.conns.length} sessions=${broker.sessions.count} violations=${violations.length}`);
+    if (step % 1000 === 999) log(`  t=${Math.round(net.now() / 1000)}s messages=${messages.length} conns=${broker.conns.length} sessions=${broker.sessions.count} violations=${findings.violations.length}`);
   }
 
   // ---- drain: no more faults or publishes; everyone back, everything acknowledged ----
@@ -872,12 +480,12 @@ export function* soakRun(opts: SoakOptions, net: SoakNet): Generator<number, Soa
   };
   let drainSteps = 0;
   while (!quiet() && drainSteps < tempo.drainMs / stepMs) {
-    for (const c of clients) service(c);
+    for (const c of clients) cl.service(c);
     for (const c of clients) {
-      if (c.link === undefined && c.next === undefined && c.role !== "csub" && c.role !== "will") c.link = openLink(c);
-      else if (c.link !== undefined && c.link.state === "up" && c.role === "pub") pumpBacklog(c, c.link);
+      if (c.link === undefined && c.next === undefined && c.role !== "csub" && c.role !== "will") c.link = cl.openLink(c);
+      else if (c.link !== undefined && c.link.state === "up" && c.role === "pub") cl.pumpBacklog(c, c.link);
       const ka = (c.role === "will" ? WILL_KEEPALIVE_S : KEEPALIVE_S) * 1000;
-      if (c.link !== undefined && c.link.state === "up" && net.now() - c.link.lastSent >= ka / 2) write(c.link, Uint8Array.from([0xc0, 0]));
+      if (c.link !== undefined && c.link.state === "up" && net.now() - c.link.lastSent >= ka / 2) cl.write(c.link, Uint8Array.from([0xc0, 0]));
     }
     yield (stepMs);
     drainSteps++;
@@ -885,17 +493,17 @@ export function* soakRun(opts: SoakOptions, net: SoakNet): Generator<number, Soa
   // the last wills (of connections closed just before the drain) and their deliveries
   for (let i = 0; i < tempo.settleMs / stepMs; i++) {
     for (const c of clients) {
-      service(c);
+      cl.service(c);
       const ka = (c.role === "will" ? WILL_KEEPALIVE_S : KEEPALIVE_S) * 1000;
-      if (c.link !== undefined && c.link.state === "up" && net.now() - c.link.lastSent >= ka / 2) write(c.link, Uint8Array.from([0xc0, 0]));
+      if (c.link !== undefined && c.link.state === "up" && net.now() - c.link.lastSent >= ka / 2) cl.write(c.link, Uint8Array.from([0xc0, 0]));
     }
     yield (stepMs);
   }
-  checks++;
+  findings.checks++;
   if (!quiet()) violate("drain: the broker and the clients did not settle within " + (drainSteps * stepMs) / 1000 + " s");
 
   // ---- the delivery invariants ----
-  const check = { count: () => { checks++; }, violate };
+  const check = { count: () => { findings.checks++; }, violate };
   const counts = checkDeliveries(check, messages, clients, delivered, willsExpected, willsReceived);
   const { acked, published, byQos, retainedCount } = counts;
   const lastRetained = checkRetained(check, broker, messages);
@@ -904,12 +512,12 @@ export function* soakRun(opts: SoakOptions, net: SoakNet): Generator<number, Soa
   for (const c of clients) {
     if (c.link !== undefined && c.link.state === "up") {
       c.link.sock.resume();
-      write(c.link, Uint8Array.from([0xe0, 0]));
+      cl.write(c.link, Uint8Array.from([0xe0, 0]));
       c.link.state = "closing";
     }
   }
   for (let i = 0; i < 20; i++) {
-    for (const c of clients) service(c);
+    for (const c of clients) cl.service(c);
     yield (stepMs);
   }
   const cleaner = net.connect();
@@ -925,7 +533,7 @@ export function* soakRun(opts: SoakOptions, net: SoakNet): Generator<number, Soa
   cleaner.write(Uint8Array.from([0xe0, 0]));
   // rogue sockets left half-open time out
   yield (config.profile.connectTimeoutMs + 2 * config.profile.tickMs);
-  for (const c of clients) service(c);
+  for (const c of clients) cl.service(c);
   sample();
 
   const end = checkEmpty(check, broker, net, config);
@@ -942,11 +550,11 @@ export function* soakRun(opts: SoakOptions, net: SoakNet): Generator<number, Soa
     seed: opts.seed,
     clients: opts.clients,
     simulatedMs: net.now(),
-    messages: { published, qos0: byQos[0], qos1: byQos[1], qos2: byQos[2], retained: retainedCount, acked, delivered: deliveredCount, wills: willsExpected.size },
+    messages: { published, qos0: byQos[0], qos1: byQos[1], qos2: byQos[2], retained: retainedCount, acked, delivered: cl.deliveredCount, wills: willsExpected.size },
     faults,
     faultTotal,
-    checks,
-    violations,
+    checks: findings.checks,
+    violations: findings.violations,
     memory: {
       peakConnections: peak.conns, peakSessions: peak.sessions, peakSubscriptions: peak.subs, peakRetainedBytes: peak.retainedBytes,
       end, heapBaseline, heapEnd: 0, heapBound: opts.heapBoundBytes ?? 16 * 1024 * 1024,
@@ -966,7 +574,7 @@ export function* soakRun(opts: SoakOptions, net: SoakNet): Generator<number, Soa
   report.memory.heapEnd = process.memoryUsage().heapUsed;
   report.checks++;
   if (report.memory.heapEnd - heapBaseline > report.memory.heapBound) {
-    violations.push(`memory: heap ${report.memory.heapEnd} after GC, ${report.memory.heapEnd - heapBaseline} above the baseline ${heapBaseline} (bound ${report.memory.heapBound})`);
+    findings.violations.push(`memory: heap ${report.memory.heapEnd} after GC, ${report.memory.heapEnd - heapBaseline} above the baseline ${heapBaseline} (bound ${report.memory.heapBound})`);
   }
   // keep the broker reachable until here so the heap figure includes it
   if (broker.conns.length < 0) log("");
