@@ -4,7 +4,10 @@ import { Bytes } from "../platform";
 import type { BrokerState } from "./state";
 import { AWAIT_CONNECT, CLOSED, Connection } from "./connection";
 
-/** Bytes a reader holds for a packet split across reads (its gathering buffer). */
+/**
+ * Bytes a reader holds for a packet split across reads (its gathering buffer).
+ * @inline
+ */
 export function readerHeld(reader: PacketReader): number {
   return reader.buf === undefined ? 0 : reader.buf.length;
 }

@@ -73,6 +73,10 @@ export class SessionRegistry {
  * a save: functions, not methods, so on Espruino they are not resident.
  */
 
+/**
+ * The session of this client id, if any.
+ * @inline
+ */
 export function findSession(reg: SessionRegistry, clientId: string): Session | undefined {
   return reg.byId["c" + clientId];
 }
