@@ -15,8 +15,9 @@ import { continueReplays } from "./retained_replay";
 import { takeoverStorm } from "./guard";
 import { connectAuthorization } from "./connect_auth";
 import { storeMessage } from "../message";
-import { attachSession, createSession, findSession, freshClientId } from "../session/registry";
-import { takeOver } from "./takeover";
+import { findSession, freshClientId } from "../session/registry";
+import { Session } from "../session/session";
+import { openSession } from "./open_session";
 import { text } from "../codec/text";
 
 /**
@@ -128,8 +129,8 @@ export function handleConnect(b: BrokerState, conn: Connection, flags: number, b
     if (code !== CONNACK_ACCEPTED) return refuse(code);
   }
 
-  let session = findSession(b.sessions, clientId);
-  let takeover = session !== undefined && session.connId >= 0;
+  const known = findSession(b.sessions, clientId);
+  const takeover = known !== undefined && known.connId >= 0;
   // the same id taking over again and again: a conflict between two clients, refused (guard.ts)
   if (takeover && takeoverStorm(b, clientId, now)) return refuse(CONNACK_SERVER_UNAVAILABLE);
   // the board's limits: connections, and memory left
@@ -139,25 +140,12 @@ export function handleConnect(b: BrokerState, conn: Connection, flags: number, b
     return refuse(CONNACK_NOT_AUTHORIZED);
   }
 
-  // the same client id again: the older connection goes [MQTT-3.1.4-2]
-  if (session !== undefined && takeover) takeOver(b, session, clean);
-  let sessionPresent = false;
-  if (session !== undefined && (clean || session.clean)) {
-    // a clean session starts from nothing [MQTT-3.1.2-6]
-    b.sessions.discard(b, session);
-    session = undefined;
-  }
-  if (session === undefined) {
-    session = createSession(b.sessions, clientId, clean);
-  } else {
-    sessionPresent = true; // [MQTT-3.2.2-2]
-  }
-  attachSession(b.sessions, session, conn.id);
-
+  // accepted: the session (open_session.ts), then the connection's own state
+  const sessionPresent = openSession(b, conn, clientId, clean);
+  const session = conn.session as Session;
   conn.state = CONNECTED;
   // past CONNECT, a packet may be as large as the profile allows
   conn.reader.maxPacket = profile.maxPacketSize;
-  conn.session = session;
   conn.clientId = clientId;
   conn.username = username;
   conn.protocolLevel = level;
