@@ -19,6 +19,7 @@ import { buildEspruino, MANGLE_CACHE } from "./build";
 import { renameKeys } from "./mangle";
 import { ConsoleError, EspruinoConsole, openLink } from "./console";
 import { splitColdFiles } from "./cold-files";
+import { readFlags } from "../../tools/flags";
 
 export const WIFI_PASSWORD_ENV = "MQTT_WIFI_PASSWORD";
 
@@ -153,21 +154,16 @@ export async function flash(opts: FlashOptions): Promise<FlashResult> {
 
 function parseArgs(argv: string[]): FlashOptions {
   const o: FlashOptions = { port: "", board: "esp32" };
-  for (let i = 0; i < argv.length; i++) {
-    const a = argv[i];
-    const val = () => {
-      const v = argv[++i];
-      if (v === undefined) throw new ConfigError(`${a} needs a value`);
-      return v;
-    };
-    if (a === "--port" || a === "-p") o.port = val();
-    else if (a === "--board" || a === "-b") o.board = val();
-    else if (a === "--config" || a === "-c") o.config = val();
-    else if (a === "--wifi") o.wifi = val();
+  readFlags(argv, undefined, (a, v) => {
+    if (a === "--port" || a === "-p") o.port = v();
+    else if (a === "--board" || a === "-b") o.board = v();
+    else if (a === "--config" || a === "-c") o.config = v();
+    else if (a === "--wifi") o.wifi = v();
     else if (a === "--ap") o.accessPoint = true;
     else if (a === "-v" || a === "--verbose") o.verbose = true;
-    else throw new ConfigError(`unknown option "${a}"`);
-  }
+    else return false;
+    return true;
+  }, (why) => new ConfigError(why));
   if (o.port === "") throw new ConfigError("--port is required: a serial device (/dev/ttyUSB0) or tcp://HOST[:PORT] for the telnet console");
   return o;
 }

@@ -21,6 +21,7 @@ import * as fs from "node:fs";
 import { BROKER_51, BROKER_53, buildLua, INIT_LUA } from "./build";
 import { BoardLink, openLink } from "../../tools/board-link";
 import { configLua } from "./config";
+import { readFlags } from "../../tools/flags";
 
 export const WIFI_PASSWORD_ENV = "MQTT_WIFI_PASSWORD";
 /** NodeMCU's console reads at most 255 characters a line (LUA_MAXINPUT 256). */
@@ -245,15 +246,13 @@ async function askPassword(ssid: string): Promise<string> {
   return promptTty(`Wi-Fi password for ${ssid}: `) ?? "";
 }
 
+const USAGE = "npm run flash:nodemcu -- --port /dev/ttyUSB0 [--board nodemcu-esp8266|nodemcu-esp32] [--config mosquitto.conf] " +
+  "[--mqtt-port 1883] [--wifi SSID [--ap]] [--verbose] [--compile] [--no-restart] [--baud 115200]\n" +
+  `The Wi-Fi password comes from ${WIFI_PASSWORD_ENV}, or is asked for.`;
+
 function parseArgs(argv: string[]): NodeMcuFlashOptions {
   const o: NodeMcuFlashOptions = { port: "" };
-  for (let i = 0; i < argv.length; i++) {
-    const a = argv[i];
-    const v = () => {
-      const x = argv[++i];
-      if (x === undefined) throw new Error(`${a} needs a value`);
-      return x;
-    };
+  readFlags(argv, USAGE, (a, v) => {
     if (a === "--port") o.port = v();
     else if (a === "--board") o.board = v();
     else if (a === "--config") o.config = v();
@@ -264,13 +263,9 @@ function parseArgs(argv: string[]): NodeMcuFlashOptions {
     else if (a === "--compile") o.compile = true;
     else if (a === "--no-restart") o.restart = false;
     else if (a === "--baud") o.baud = Number(v());
-    else if (a === "--help" || a === "-h") {
-      console.log("npm run flash:nodemcu -- --port /dev/ttyUSB0 [--board nodemcu-esp8266|nodemcu-esp32] [--config mosquitto.conf] " +
-        "[--mqtt-port 1883] [--wifi SSID [--ap]] [--verbose] [--compile] [--no-restart] [--baud 115200]\n" +
-        `The Wi-Fi password comes from ${WIFI_PASSWORD_ENV}, or is asked for.`);
-      process.exit(0);
-    } else throw new Error(`unknown option ${a} (--help lists them)`);
-  }
+    else return false;
+    return true;
+  });
   if (o.port === "") throw new Error("--port is required: the board's serial device, e.g. /dev/ttyUSB0");
   return o;
 }

@@ -15,6 +15,7 @@ import * as path from "node:path";
 import { BROKER_51, brokerFor, buildLua, INIT_LUA } from "./build";
 import { loadProfile } from "../../../host-sim/config";
 import { configLua } from "./config";
+import { readFlags } from "../../tools/flags";
 
 const ROOT = path.join(__dirname, "..", "..", "..");
 export const SHIM = path.join(__dirname, "nodemcu_shim.lua");
@@ -140,15 +141,11 @@ export async function startLuaBroker(opts: LuaBrokerOptions): Promise<LuaBroker>
   };
 }
 
+const USAGE = "npm run sim:lua -- [--port 1883] [--lua lua5.1|lua5.3|luajit] [--board nodemcu-esp8266] [--config FILE] [--dir FOLDER] [--max-conn 5] [--verbose]";
+
 function parseArgs(argv: string[]): LuaBrokerOptions {
   const o: LuaBrokerOptions = { lua: "lua5.1", port: 1883 };
-  for (let i = 0; i < argv.length; i++) {
-    const a = argv[i];
-    const v = () => {
-      const x = argv[++i];
-      if (x === undefined) throw new Error(`${a} needs a value`);
-      return x;
-    };
+  readFlags(argv, USAGE, (a, v) => {
     if (a === "--port") o.port = Number(v());
     else if (a === "--lua") o.lua = v();
     else if (a === "--board") o.board = v();
@@ -156,11 +153,9 @@ function parseArgs(argv: string[]): LuaBrokerOptions {
     else if (a === "--dir") o.dir = path.resolve(v());
     else if (a === "--max-conn") o.maxConnections = Number(v());
     else if (a === "--verbose" || a === "-v") o.verbose = true;
-    else if (a === "--help" || a === "-h") {
-      console.log("npm run sim:lua -- [--port 1883] [--lua lua5.1|lua5.3|luajit] [--board nodemcu-esp8266] [--config FILE] [--dir FOLDER] [--max-conn 5] [--verbose]");
-      process.exit(0);
-    } else throw new Error(`unknown option ${a} (--help lists them)`);
-  }
+    else return false;
+    return true;
+  });
   if (!Number.isInteger(o.port) || o.port! < 0 || o.port! > 65535) throw new Error("--port takes 0..65535");
   return o;
 }
