@@ -1,7 +1,7 @@
 import { aclAllowsTopic } from "../auth/acl";
 import { ACCESS_WRITE } from "../auth/types";
 import { ERR_MALFORMED, ERR_NONE, ERR_PROTOCOL, PUBACK, PUBREC } from "../codec/constants";
-import { readStringLength, readU16 } from "../codec/cursor";
+import { readU16 } from "../codec/cursor";
 import { encodeAck } from "../codec/encode";
 import { validUtf8 } from "../codec/utf8";
 import { Bytes } from "../platform";
@@ -31,8 +31,10 @@ export function handlePublish(b: BrokerState, conn: Connection, flags: number, b
   if (qos === 3) return ERR_MALFORMED; // [MQTT-3.3.1-4]
   if (qos === 0 && dup) return ERR_MALFORMED; // [MQTT-3.3.1-2]
   let end = off + len;
-  let topicLen = readStringLength(buf, off, end);
-  if (topicLen < 0) return ERR_MALFORMED;
+  // the topic's length, then whether the topic fits: readStringLength reads the length twice, which
+  // on this path cost the desktop's QoS 1 bench 5-10% (npm run bench, measured against this)
+  let topicLen = readU16(buf, off, end);
+  if (topicLen < 0 || off + 2 + topicLen > end) return ERR_MALFORMED;
   let topicOff = off + 2;
   let p = topicOff + topicLen;
   // routes are kept where the profile asks, and never for a bridge (which must see every message)
