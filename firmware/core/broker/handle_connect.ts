@@ -141,7 +141,7 @@ export function handleConnect(b: BrokerState, conn: Connection, flags: number, b
   }
 
   // accepted: the session (open_session.ts), then the connection's own state
-  const sessionPresent = openSession(b, conn, clientId, clean);
+  const sessionPresent = openSession(b, conn, known, clientId, clean);
   const session = conn.session as Session;
   conn.state = CONNECTED;
   // past CONNECT, a packet may be as large as the profile allows
