@@ -152,6 +152,13 @@ test("limits in the code: the board's bundle keeps no read of a limit, and no ot
 
 // ---- each pass of the build on a small bundle, against the text it must give (golden) ----
 
+/** What a small bundle computes: `code` run with `from` replaced by `to`, which stores the value in r.v. */
+function resultOf(code: string, from: string, to: string): unknown {
+  const r: { v?: unknown } = {};
+  new Function("r", code.replace(from, to))(r);
+  return r.v;
+}
+
 const SHRINK_INPUT = `(function () {
 var LIMIT = 3, NAME = "x", live = 0, changed = 1;
 changed = 2;
@@ -221,12 +228,7 @@ hot(1);
 })();
 `);
   // it runs as before
-  const run = (code: string) => new Function("out", code.replace("hot(1);", "out.v = hot(1);"));
-  const before: any = {};
-  const after: any = {};
-  run(input)(before);
-  run(out.code)(after);
-  assert.is(after.v, before.v);
+  assert.is(resultOf(out.code, "hot(1);", "r.v = hot(1);"), resultOf(input, "hot(1);", "r.v = hot(1);"));
   // a root the bundle lacks: left alone in part of the code, refused in the broker's
   assert.is(moveColdCode(input, ["rare", "gone"]).report.stubs.join(), "rare");
   assert.throws(() => moveColdCode(input, ["rare", "gone"], true), /marked @cold but not a function of the bundle[^\n]*gone/);
@@ -277,13 +279,9 @@ var out = [read([1, 2, 3], 1, 2), read([1, 2], 1, 1)];
 })();
 `);
   // it runs as before
-  const run = (code: string) => new Function("r", code.replace("var out =", "r.v ="));
-  const before: any = {};
-  const after: any = {};
-  run(INLINE_INPUT)(before);
-  run(out.code)(after);
-  assert.equal(after.v, before.v);
-  assert.equal(before.v, [2 * 256 + 3 + (1 * 256 + 2), 2]);
+  const before = resultOf(INLINE_INPUT, "var out =", "r.v =");
+  assert.equal(resultOf(out.code, "var out =", "r.v ="), before);
+  assert.equal(before, [2 * 256 + 3 + (1 * 256 + 2), 2]);
   // what would change the meaning, or leave the function resident unseen, refuses
   const refuses = (code: string, why: RegExp, requireAll = false) =>
     assert.throws(() => inlineCalls(`(function(){${code}})();`, ["f"], requireAll), why);
