@@ -55,6 +55,9 @@ export interface Stream {
   route: Route;
 }
 
+declare const E: any;
+declare const BOARD_BUILD: boolean;
+
 /** First byte of a QoS 0 PUBLISH with DUP and RETAIN clear: what a receiver gets as it is. */
 const PLAIN_QOS0_PUBLISH = 0x30;
 /**
@@ -485,9 +488,16 @@ function storedOne(b: Broker, socks: RawSockets, rx: Receiver, d: string, o: num
       const r = to[k];
       const q = route.qos[k] < qos ? route.qos[k] : qos;
       if (msg === undefined) {
-        // stored once, shared by every receiver (message.ts storeMessage)
-        const data = new Uint8Array(topicLen + payloadLen);
-        text.put(d.substring(at + 2, idAt) + body, data, 0);
+        // stored once, shared by every receiver (message.ts storeMessage). On the board its bytes are
+        // a view of a string cut from the packet (E.toArrayBuffer refers to the string, it copies
+        // nothing): a new array filled measured 0.6-1.1 ms on the interpreter, the view 0.15
+        const stored = d.substring(at + 2, idAt) + body;
+        let data: Bytes;
+        if (typeof BOARD_BUILD !== "undefined") data = new Uint8Array(E.toArrayBuffer(stored));
+        else {
+          data = new Uint8Array(stored.length);
+          text.put(stored, data, 0);
+        }
         msg = { data: data, topicLen: topicLen, payloadLen: payloadLen, qos: qos, retain: false };
       }
       if (r.connId < 0 || r.queue.length > 0 || r.inflight.length >= window) {
